@@ -1,0 +1,2 @@
+//! The Specialist trait and the Network, Database and Compute specialists
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! Alert intake normalisation, dedup and grouping, and the ContextCollector actor
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! The Director actor and the pure decide function
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! The Memory actor: embedders, the FAISS index and its persistence
+#![forbid(unsafe_code)]

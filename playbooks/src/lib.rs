@@ -1,0 +1,2 @@
+//! Playbook schema, loader and validation, with the built-in catalog
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! A Kyverno validate engine: ClusterPolicy/Policy evaluation and the Kyverno CLI test harness
+#![forbid(unsafe_code)]

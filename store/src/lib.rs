@@ -1,0 +1,2 @@
+//! SQLite store: alerts, incidents, audit chain, action journal, notification outbox
+#![forbid(unsafe_code)]
