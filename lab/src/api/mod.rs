@@ -1,0 +1,2 @@
+//! The Kubernetes API server subset kubectl and kube-rs use.
+pub mod selector;
