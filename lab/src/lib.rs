@@ -4,8 +4,16 @@
 //! - `clock`: the virtual clock (real speed or accelerated, deterministic ticks).
 //! - `runtime`: the boundary between the kubelet model and the application model.
 //! - `logs`: container logs, current and previous.
+//! - `store`: the object store (etcd and the registry of a real API server), watches, garbage collection.
+//! - `api`: the HTTP API server kubectl and kube-rs talk to.
+//! - `error`: the lab's error type; API errors map to `Status` objects.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod clock;
+pub mod error;
 pub mod logs;
 pub mod runtime;
+pub mod store;
+
+pub use error::{Error, Result};
