@@ -226,6 +226,9 @@ pub struct ServiceSnapshot {
     pub name: String,
     pub selector: BTreeMap<String, String>,
     pub ports: Vec<ServicePort>,
+    /// The service's virtual IP (`None` for headless services).
+    #[serde(default)]
+    pub cluster_ip: Option<String>,
     /// The workload whose pods the selector picks, when there is one.
     pub backend: Option<ObjectRef>,
     pub ready_endpoints: usize,
@@ -330,4 +333,29 @@ pub struct MetricSample {
     /// For range queries: the values over the window, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub series: Vec<(i64, f64)>,
+}
+
+/// Names of the metric signals specialists understand (`MetricSample::signal`). A metrics adapter maps its
+/// backend's queries onto these; labels carry `namespace`, `pod`, `container`, `service`, `client` as relevant.
+pub mod signals {
+    /// Container CPU usage divided by its CPU limit, 0..1+.
+    pub const CPU_USAGE_RATIO: &str = "cpu_usage_ratio";
+    /// Share of CFS periods that were throttled, 0..1.
+    pub const CPU_THROTTLED_RATIO: &str = "cpu_throttled_ratio";
+    /// Container working set divided by its memory limit; `series` holds the trend.
+    pub const MEMORY_WORKING_SET_RATIO: &str = "memory_working_set_ratio";
+    /// Container working set in bytes; `series` holds the trend.
+    pub const MEMORY_WORKING_SET_BYTES: &str = "memory_working_set_bytes";
+    /// Share of a service's requests answered with 5xx, 0..1.
+    pub const ERROR_RATE: &str = "error_rate";
+    /// A service's 99th percentile latency in seconds.
+    pub const LATENCY_P99_SECONDS: &str = "latency_p99_seconds";
+    /// Connections in use divided by the database's max_connections, 0..1.
+    pub const DB_CONNECTIONS_RATIO: &str = "db_connections_ratio";
+    /// Connections a client workload holds to a database (label `client`).
+    pub const DB_CONNECTIONS_BY_CLIENT: &str = "db_connections_by_client";
+    /// Container restarts per second over the window.
+    pub const RESTART_RATE: &str = "restart_rate";
+    /// Bytes per second a pod sends to addresses outside the cluster (label `destination`).
+    pub const EXTERNAL_EGRESS_BYTES_RATE: &str = "external_egress_bytes_rate";
 }

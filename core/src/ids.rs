@@ -58,6 +58,10 @@ impl PlanId {
     pub fn new() -> Self {
         Self(Uuid::now_v7())
     }
+    /// A plan id chosen by the caller (a renderer that derives it from the plan's content).
+    pub fn from_uuid(uuid: Uuid) -> Self {
+        Self(uuid)
+    }
     pub fn as_uuid(&self) -> &Uuid {
         &self.0
     }

@@ -16,7 +16,10 @@ pub mod ids;
 pub mod messages;
 pub mod plan;
 pub mod ports;
+pub mod quantity;
 pub mod taxonomy;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod workload;
 
 pub use alert::{Alert, AlertSource, AlertStatus};
