@@ -133,7 +133,7 @@ impl Compute {
                 w.workload.clone(),
                 confidence,
                 evidence,
-                Some(playbook::ROLLBACK_DEPLOYMENT),
+                Some(playbook::IMAGE_PULL),
                 params([("to_revision", revision.to_string())]),
             ),
             None => findings.add(RootCauseClass::ImagePull, w.workload.clone(), confidence, evidence, None, params([])),
@@ -179,7 +179,7 @@ impl Compute {
                 w.workload.clone(),
                 0.75,
                 evidence.clone(),
-                recommended.map(|_| playbook::RESTART_AND_RAISE_MEMORY),
+                recommended.map(|_| playbook::MEMORY_LEAK),
                 raise(params([])),
             );
         }
@@ -213,7 +213,7 @@ impl Compute {
                 w.workload.clone(),
                 0.7,
                 rollback_evidence,
-                Some(playbook::ROLLBACK_DEPLOYMENT),
+                Some(playbook::BAD_ROLLOUT),
                 params([("to_revision", previous.revision.to_string())]),
             );
         }
@@ -222,7 +222,7 @@ impl Compute {
             w.workload.clone(),
             confidence,
             evidence,
-            recommended.map(|_| playbook::RAISE_MEMORY_LIMIT),
+            recommended.map(|_| playbook::OOM_MEMORY_LIMIT),
             raise(params([])),
         );
     }
@@ -261,12 +261,14 @@ impl Compute {
                 } else {
                     (RootCauseClass::BadRollout, if previous_was_healthy { 0.85 } else { 0.7 })
                 };
+                let remedy =
+                    if class == RootCauseClass::ConfigError { playbook::CONFIG_ERROR } else { playbook::BAD_ROLLOUT };
                 findings.add(
                     class,
                     w.workload.clone(),
                     confidence,
                     evidence,
-                    Some(playbook::ROLLBACK_DEPLOYMENT),
+                    Some(remedy),
                     params([("to_revision", previous.revision.to_string())]),
                 );
                 return;
@@ -288,23 +290,24 @@ impl Compute {
             let confidence = if peer_trouble { 0.4 } else { 0.75 };
             findings.add(
                 RootCauseClass::CrashTransient,
-                ObjectRef::pod(&worst.pod.namespace, &worst.pod.name),
+                w.workload.clone(),
                 confidence,
                 evidence,
-                Some(playbook::DELETE_POD),
-                params([]),
+                Some(playbook::CRASH_TRANSIENT),
+                params([("pod", worst.pod.name.clone())]),
             );
         } else {
-            // Every replica crashes with no rollout and no config complaint: a restart may clear a transient
-            // condition, but when the logs blame a peer the cause is probably there.
+            // Every replica crashes with no rollout and no config complaint: replacing a pod may clear a
+            // transient condition, but when the logs blame a peer the cause is probably there.
+            let worst = crashes.iter().max_by_key(|c| c.restarts).expect("non-empty");
             let confidence = if peer_trouble { 0.25 } else { 0.5 };
             findings.add(
                 RootCauseClass::CrashTransient,
                 w.workload.clone(),
                 confidence,
                 evidence,
-                Some(playbook::RESTART_WORKLOAD),
-                params([]),
+                Some(playbook::CRASH_TRANSIENT),
+                params([("pod", worst.pod.name.clone())]),
             );
         }
     }
@@ -366,7 +369,7 @@ impl Compute {
             w.workload.clone(),
             if slow || !evidence.is_empty() { 0.75 } else { 0.6 },
             evidence,
-            Some(playbook::SCALE_OUT),
+            Some(playbook::CPU_SATURATION),
             params([("replicas", replicas.to_string())]),
         );
     }
@@ -413,7 +416,7 @@ impl Compute {
                 ObjectRef::node(&node.name),
                 confidence,
                 evidence,
-                Some(playbook::CORDON_AND_DRAIN),
+                Some(playbook::NODE_NOT_READY),
                 params([]),
             );
         }
@@ -559,7 +562,7 @@ mod tests {
         let h = top(&ctx);
         assert_eq!(h.class, RootCauseClass::OomMemoryLimit);
         assert_eq!(h.target, ObjectRef::deployment("shop", "cart"));
-        assert_eq!(h.playbook.as_deref(), Some(playbook::RAISE_MEMORY_LIMIT));
+        assert_eq!(h.playbook.as_deref(), Some(playbook::OOM_MEMORY_LIMIT));
         assert_eq!(h.params["container"], "app");
         assert_eq!(h.params["memory_limit"], "256Mi");
         assert!(h.evidence.iter().any(|e| e.detail.contains("OOMKilled, exit code 137")));
@@ -572,7 +575,7 @@ mod tests {
             .build();
         let h = top(&ctx);
         assert_eq!(h.class, RootCauseClass::MemoryLeak);
-        assert_eq!(h.playbook.as_deref(), Some(playbook::RESTART_AND_RAISE_MEMORY));
+        assert_eq!(h.playbook.as_deref(), Some(playbook::MEMORY_LEAK));
     }
 
     #[test]
@@ -623,7 +626,7 @@ mod tests {
         .build();
         let h = top(&ctx);
         assert_eq!(h.class, RootCauseClass::BadRollout);
-        assert_eq!(h.playbook.as_deref(), Some(playbook::ROLLBACK_DEPLOYMENT));
+        assert_eq!(h.playbook.as_deref(), Some(playbook::BAD_ROLLOUT));
         assert_eq!(h.params["to_revision"], "1");
     }
 
@@ -664,8 +667,9 @@ mod tests {
         ctx_builder = ctx_builder.logs("shop", &crashing, true, &["panic: assignment to entry in nil map"]);
         let h = top(&ctx_builder.build());
         assert_eq!(h.class, RootCauseClass::CrashTransient);
-        assert_eq!(h.target, ObjectRef::pod("shop", crashing));
-        assert_eq!(h.playbook.as_deref(), Some(playbook::DELETE_POD));
+        assert_eq!(h.target, ObjectRef::deployment("shop", "cart"));
+        assert_eq!(h.params["pod"], crashing);
+        assert_eq!(h.playbook.as_deref(), Some(playbook::CRASH_TRANSIENT));
     }
 
     #[test]
@@ -695,7 +699,7 @@ mod tests {
         let h = top(&ctx);
         assert_eq!(h.class, RootCauseClass::NodeNotReady);
         assert_eq!(h.target, ObjectRef::node("node-2"));
-        assert_eq!(h.playbook.as_deref(), Some(playbook::CORDON_AND_DRAIN));
+        assert_eq!(h.playbook.as_deref(), Some(playbook::NODE_NOT_READY));
     }
 
     #[test]

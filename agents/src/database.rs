@@ -183,7 +183,7 @@ impl Database {
             client,
             confidence,
             all,
-            Some(playbook::RESTART_WORKLOAD),
+            Some(playbook::DB_CONNECTION_EXHAUSTION),
             params([("database", database.to_string())]),
         );
     }
@@ -223,7 +223,7 @@ impl Database {
                 w.workload.clone(),
                 0.7,
                 evidence,
-                Some(playbook::RESTART_WORKLOAD),
+                Some(playbook::DEPENDENCY_DOWN),
                 params([]),
             );
         }
@@ -271,7 +271,7 @@ mod tests {
         let h = database().analyse(&ctx).into_iter().next().unwrap();
         assert_eq!(h.class, RootCauseClass::DbConnectionExhaustion);
         assert_eq!(h.target, ObjectRef::deployment("shop", "reports"));
-        assert_eq!(h.playbook.as_deref(), Some(playbook::RESTART_WORKLOAD));
+        assert_eq!(h.playbook.as_deref(), Some(playbook::DB_CONNECTION_EXHAUSTION));
         assert!(h.confidence >= 0.8);
     }
 

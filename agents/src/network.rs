@@ -178,7 +178,7 @@ impl Network {
                 dependency.clone(),
                 confidence.min(0.9),
                 evidence,
-                Some(playbook::RESTART_WORKLOAD),
+                Some(playbook::DEPENDENCY_DOWN),
                 params([("caller", caller.to_string())]),
             );
         }
@@ -212,15 +212,14 @@ impl Network {
             ));
         }
         let pod = *affected.iter().next().expect("lines are non-empty");
-        let namespace = caller.namespace().unwrap_or_default();
         let confidence = if affected.len() < caller_pods.len() { 0.75 } else { 0.5 };
         findings.add(
             RootCauseClass::NetworkDegraded,
-            ObjectRef::pod(namespace, pod),
+            caller.clone(),
             confidence,
             evidence,
-            Some(playbook::DELETE_POD),
-            params([("peer", dependency.to_string())]),
+            Some(playbook::NETWORK_DEGRADED),
+            params([("pod", pod.to_string()), ("peer", dependency.to_string())]),
         );
     }
 
@@ -284,7 +283,7 @@ impl Network {
             workload.clone(),
             confidence,
             evidence,
-            Some(playbook::QUARANTINE),
+            Some(playbook::SUSPICIOUS_EGRESS),
             params([("pod_selector", selector)]),
         );
     }
@@ -323,7 +322,7 @@ impl Network {
                 edge.to.clone(),
                 if health.no_endpoints { 0.65 } else { 0.55 },
                 evidence,
-                Some(playbook::RESTART_WORKLOAD),
+                Some(playbook::DEPENDENCY_DOWN),
                 params([("caller", target.to_string())]),
             );
         }
@@ -413,8 +412,9 @@ mod tests {
             .build();
         let h = network().analyse(&ctx).into_iter().next().unwrap();
         assert_eq!(h.class, RootCauseClass::NetworkDegraded);
-        assert_eq!(h.target, ObjectRef::pod("shop", "checkout-7d9f8c6b5-abcde"));
-        assert_eq!(h.playbook.as_deref(), Some(playbook::DELETE_POD));
+        assert_eq!(h.target, ObjectRef::deployment("shop", "checkout"));
+        assert_eq!(h.params["pod"], "checkout-7d9f8c6b5-abcde");
+        assert_eq!(h.playbook.as_deref(), Some(playbook::NETWORK_DEGRADED));
     }
 
     #[test]

@@ -1,9 +1,14 @@
-//! The ids of the built-in playbooks the specialists propose (see `playbooks/catalog/`).
-pub const RAISE_MEMORY_LIMIT: &str = "raise-memory-limit";
-pub const RESTART_AND_RAISE_MEMORY: &str = "restart-and-raise-memory";
-pub const DELETE_POD: &str = "delete-pod";
-pub const RESTART_WORKLOAD: &str = "restart-workload";
-pub const ROLLBACK_DEPLOYMENT: &str = "rollback-deployment";
-pub const CORDON_AND_DRAIN: &str = "cordon-and-drain";
-pub const SCALE_OUT: &str = "scale-out";
-pub const QUARANTINE: &str = "quarantine-egress";
+//! The ids of the built-in playbooks the specialists propose (`playbooks/catalog/<id>.yaml`). The
+//! catalog names each built-in playbook after the root-cause class it remedies.
+pub const OOM_MEMORY_LIMIT: &str = "oom-memory-limit";
+pub const MEMORY_LEAK: &str = "memory-leak";
+pub const CRASH_TRANSIENT: &str = "crash-transient";
+pub const BAD_ROLLOUT: &str = "bad-rollout";
+pub const CONFIG_ERROR: &str = "config-error";
+pub const IMAGE_PULL: &str = "image-pull";
+pub const NODE_NOT_READY: &str = "node-not-ready";
+pub const CPU_SATURATION: &str = "cpu-saturation";
+pub const NETWORK_DEGRADED: &str = "network-degraded";
+pub const DEPENDENCY_DOWN: &str = "dependency-down";
+pub const DB_CONNECTION_EXHAUSTION: &str = "db-connection-exhaustion";
+pub const SUSPICIOUS_EGRESS: &str = "suspicious-egress";
