@@ -4,12 +4,14 @@
 //! - `clock`: the virtual clock (real speed or accelerated, deterministic ticks).
 //! - `runtime`: the boundary between the kubelet model and the application model.
 //! - `logs`: container logs, current and previous.
+//! - `app`: the application model (topology, request flow, log phrasings).
 //! - `store`: the object store (etcd and the registry of a real API server), watches, garbage collection.
 //! - `api`: the HTTP API server kubectl and kube-rs talk to.
 //! - `error`: the lab's error type; API errors map to `Status` objects.
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod app;
 pub mod clock;
 pub mod error;
 pub mod logs;
