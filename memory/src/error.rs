@@ -1,0 +1,87 @@
+//! Errors of the memory crate.
+use std::path::PathBuf;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("invalid memory config: {0}")]
+    Config(String),
+
+    #[error("embedding with {embedder}: {source}")]
+    Embed {
+        embedder: String,
+        #[source]
+        source: medic_core::Error,
+    },
+
+    #[error("embedder {embedder} returned {got} vectors of dimension {dimension} for {expected} texts (expected dimension {expected_dimension})")]
+    EmbedShape { embedder: String, expected: usize, got: usize, dimension: usize, expected_dimension: usize },
+
+    #[error("faiss: {doing}: {source}")]
+    Faiss {
+        doing: String,
+        #[source]
+        source: faiss::error::Error,
+    },
+
+    #[error("vector has dimension {got}, the index has dimension {expected}")]
+    Dimension { expected: usize, got: usize },
+
+    #[error("{doing} {path}: {source}")]
+    Io {
+        doing: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("index metadata {path}: {message}")]
+    Meta { path: PathBuf, message: String },
+
+    #[error("store: {doing}: {source}")]
+    Store {
+        doing: &'static str,
+        #[source]
+        source: medic_store::Error,
+    },
+
+    #[error("memory {id} in the store: {message}")]
+    Record { id: i64, message: String },
+
+    #[error("{path} line {line}: {message}")]
+    Import { path: PathBuf, line: usize, message: String },
+
+    #[error("writing the export: {0}")]
+    Export(#[source] std::io::Error),
+}
+
+impl Error {
+    pub(crate) fn faiss(doing: impl Into<String>) -> impl FnOnce(faiss::error::Error) -> Error {
+        let doing = doing.into();
+        move |source| Error::Faiss { doing, source }
+    }
+
+    pub(crate) fn io(doing: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { doing, path, source }
+    }
+
+    pub(crate) fn store(doing: &'static str) -> impl FnOnce(medic_store::Error) -> Error {
+        move |source| Error::Store { doing, source }
+    }
+
+    /// A short stable label for counting errors by kind in metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Config(_) => "config",
+            Error::Embed { .. } | Error::EmbedShape { .. } => "embed",
+            Error::Faiss { .. } | Error::Dimension { .. } => "index",
+            Error::Io { .. } | Error::Meta { .. } => "io",
+            Error::Store { .. } | Error::Record { .. } => "store",
+            Error::Import { .. } => "import",
+            Error::Export(_) => "export",
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
