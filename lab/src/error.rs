@@ -29,6 +29,9 @@ pub enum Error {
     /// 404: `pods "x" not found`.
     #[error("{} \"{name}\" not found", qualified(.resource, .group))]
     NotFound { resource: String, group: String, name: String },
+    /// 404 for a path the server does not serve.
+    #[error("the server could not find the requested resource")]
+    NoSuchResource,
     /// 409: `pods "x" already exists`.
     #[error("{} \"{name}\" already exists", qualified(.resource, .group))]
     AlreadyExists { resource: String, group: String, name: String },
@@ -81,7 +84,7 @@ impl Error {
     /// The HTTP status code a Kubernetes API server answers with.
     pub fn code(&self) -> u16 {
         match self {
-            Error::NotFound { .. } => 404,
+            Error::NotFound { .. } | Error::NoSuchResource => 404,
             Error::AlreadyExists { .. } | Error::Conflict { .. } => 409,
             Error::Invalid { .. } => 422,
             Error::BadRequest(_) | Error::Yaml { .. } => 400,
@@ -96,7 +99,7 @@ impl Error {
     /// The `Status.reason` of this error.
     pub fn reason(&self) -> &'static str {
         match self {
-            Error::NotFound { .. } => "NotFound",
+            Error::NotFound { .. } | Error::NoSuchResource => "NotFound",
             Error::AlreadyExists { .. } => "AlreadyExists",
             Error::Conflict { .. } => "Conflict",
             Error::Invalid { .. } => "Invalid",
@@ -112,7 +115,7 @@ impl Error {
     /// A short stable label for counting errors by kind.
     pub fn metric_label(&self) -> &'static str {
         match self {
-            Error::NotFound { .. } => "not_found",
+            Error::NotFound { .. } | Error::NoSuchResource => "not_found",
             Error::AlreadyExists { .. } => "already_exists",
             Error::Conflict { .. } => "conflict",
             Error::Invalid { .. } => "invalid",

@@ -8,14 +8,19 @@
 //! - `store`: the object store (etcd and the registry of a real API server), watches, garbage collection.
 //! - `api`: the HTTP API server kubectl and kube-rs talk to.
 //! - `error`: the lab's error type; API errors map to `Status` objects.
+//! - `kubeconfig`: the kubeconfig kubectl and kube-rs use to reach the lab.
+//! - `handle`: [`Lab`] and [`LabConfig`], what the rest of medic starts and stops.
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod app;
 pub mod clock;
 pub mod error;
+mod handle;
+pub mod kubeconfig;
 pub mod logs;
 pub mod runtime;
 pub mod store;
 
 pub use error::{Error, Result};
+pub use handle::{AlertWebhookConfig, Lab, LabConfig, apply_yaml};

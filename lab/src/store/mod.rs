@@ -427,6 +427,13 @@ impl Store {
         Ok(WatchReceiver { rx })
     }
 
+    /// A resourceVersion that every event of `kind` published so far is at or below, and every later
+    /// one above: what a watch reports in a BOOKMARK once its queue is drained.
+    pub fn watch_revision(&self, kind: Kind) -> u64 {
+        let _writers_excluded = self.read(kind);
+        self.revision()
+    }
+
     /// Store `value` under `key` with the next resourceVersion and publish the event.
     fn commit(
         &self,

@@ -1,0 +1,243 @@
+//! The top-level handle: start a lab (API server, topology, simulation), reach it, stop it.
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::api::{ApiServer, ApiState};
+use crate::app::Topology;
+use crate::clock::LabClock;
+use crate::error::{Error, Result};
+use crate::logs::LogStore;
+use crate::store::{Kind, Store, WriteOptions};
+
+/// Where the lab's built-in alert evaluator posts Alertmanager-v4 webhooks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertWebhookConfig {
+    pub url: String,
+    pub bearer_token: Option<String>,
+}
+
+/// How to start a lab.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabConfig {
+    /// Port of the API server on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// The topology file; `None` is the built-in shop.
+    pub topology: Option<PathBuf>,
+    /// Virtual seconds per real second.
+    pub speed: f64,
+    /// Seed of every random choice the lab makes.
+    pub seed: u64,
+    /// Where to write the kubeconfig; `None` writes one in a temporary directory removed on stop.
+    pub kubeconfig: Option<PathBuf>,
+    pub alert_webhook: Option<AlertWebhookConfig>,
+}
+
+impl Default for LabConfig {
+    fn default() -> Self {
+        Self { port: 0, topology: None, speed: 1.0, seed: 0, kubeconfig: None, alert_webhook: None }
+    }
+}
+
+/// A running lab. Everything it started stops on [`Lab::stop`] or when it is dropped.
+#[derive(Debug)]
+pub struct Lab {
+    clock: Arc<LabClock>,
+    store: Arc<Store>,
+    logs: Arc<LogStore>,
+    topology: Topology,
+    server: Option<ApiServer>,
+    url: String,
+    kubeconfig: PathBuf,
+    /// A temporary directory of ours to remove on stop.
+    scratch: Option<PathBuf>,
+}
+
+/// The namespaces every cluster has.
+const SYSTEM_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
+
+impl Lab {
+    /// Start the API server, create the namespaces of the topology, and write the kubeconfig.
+    pub async fn start(config: LabConfig) -> Result<Lab> {
+        let topology = match &config.topology {
+            Some(path) => Topology::load(path).map_err(|e| Error::BadRequest(e.to_string()))?,
+            None => Topology::shop(),
+        };
+        let clock = Arc::new(LabClock::starting_now(config.speed));
+        let store = Arc::new(Store::with_seed(clock.clone(), config.seed));
+        let logs = Arc::new(LogStore::default());
+        for namespace in SYSTEM_NAMESPACES.iter().copied().chain([topology.namespace.as_str()]) {
+            match store.create(Kind::Namespace, json!({"metadata": {"name": namespace}})) {
+                Ok(_) | Err(Error::AlreadyExists { .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        let state = ApiState::new(store.clone(), logs.clone());
+        let server = ApiServer::start(state, config.port)?;
+        let url = server.url().to_string();
+        let (kubeconfig, scratch) = match &config.kubeconfig {
+            Some(path) => (path.clone(), None),
+            None => {
+                let dir =
+                    std::env::temp_dir().join(format!("medic-lab-{}-{}", std::process::id(), server.address().port()));
+                (dir.join("kubeconfig"), Some(dir))
+            }
+        };
+        crate::kubeconfig::write(&kubeconfig, &url, None)?;
+        tracing::info!(%url, kubeconfig = %kubeconfig.display(), "lab API server listening");
+        Ok(Lab { clock, store, logs, topology, server: Some(server), url, kubeconfig, scratch })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn kubeconfig_path(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    pub fn clock(&self) -> Arc<LabClock> {
+        self.clock.clone()
+    }
+
+    pub fn store(&self) -> Arc<Store> {
+        self.store.clone()
+    }
+
+    pub fn logs(&self) -> Arc<LogStore> {
+        self.logs.clone()
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// Create or update each YAML document, as `kubectl apply` would; one line per object in
+    /// kubectl's words (`deployment.apps/web created`, `... configured`, `... unchanged`).
+    pub fn apply_yaml(&self, yaml: &str) -> Result<Vec<String>> {
+        apply_yaml(&self.store, yaml)
+    }
+
+    /// Stop everything the lab started and remove its temporary files.
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await;
+        }
+        self.cleanup();
+    }
+
+    fn cleanup(&mut self) {
+        if let Some(dir) = self.scratch.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.server.take();
+        self.cleanup();
+    }
+}
+
+/// Create or update each document of `yaml` in `store` (see [`Lab::apply_yaml`]).
+pub fn apply_yaml(store: &Store, yaml: &str) -> Result<Vec<String>> {
+    let mut documents = Vec::new();
+    for (index, document) in serde_yaml_ng::Deserializer::from_str(yaml).enumerate() {
+        let value: Value = serde::Deserialize::deserialize(document)
+            .map_err(|e| Error::Yaml { document: index + 1, message: e.to_string() })?;
+        if value.is_null() {
+            continue;
+        }
+        if value.get("kind").and_then(Value::as_str) == Some("List") {
+            documents.extend(value.get("items").and_then(Value::as_array).cloned().unwrap_or_default());
+        } else {
+            documents.push(value);
+        }
+    }
+    documents.into_iter().map(|document| apply_one(store, document)).collect()
+}
+
+fn apply_one(store: &Store, mut document: Value) -> Result<String> {
+    let api_version = document.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string();
+    let kind_name = document.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
+    let kind = Kind::from_api_version(&api_version, &kind_name).ok_or_else(|| {
+        Error::BadRequest(format!("no matches for kind \"{kind_name}\" in version \"{api_version}\""))
+    })?;
+    let name = document.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+    let namespace = kind
+        .namespaced()
+        .then(|| document.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default").to_string());
+    if let Some(namespace) = &namespace {
+        document["metadata"]["namespace"] = json!(namespace);
+    }
+    let resource = if kind.group().is_empty() {
+        format!("{}/{name}", kind.singular())
+    } else {
+        format!("{}.{}/{name}", kind.singular(), kind.group())
+    };
+    let Some(current) = store.get(kind, namespace.as_deref(), &name) else {
+        store.create(kind, document)?;
+        return Ok(format!("{resource} created"));
+    };
+    let updated = store.patch(kind, namespace.as_deref(), &name, false, WriteOptions::default(), |current| {
+        let mut next = current.clone();
+        for (key, value) in document.as_object().into_iter().flatten() {
+            match key.as_str() {
+                "apiVersion" | "kind" | "status" => {}
+                "metadata" => {
+                    for field in ["labels", "annotations"] {
+                        if let Some(value) = value.get(field) {
+                            next["metadata"][field] = value.clone();
+                        }
+                    }
+                }
+                _ => next[key] = value.clone(),
+            }
+        }
+        Ok(next)
+    })?;
+    let verb = if updated.resource_version == current.resource_version { "unchanged" } else { "configured" };
+    Ok(format!("{resource} {verb}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_lab_serves_its_namespaces_and_cleans_up() {
+        let lab = Lab::start(LabConfig::default()).await.unwrap();
+        let kubeconfig = lab.kubeconfig_path().to_path_buf();
+        assert!(std::fs::read_to_string(&kubeconfig).unwrap().contains(lab.url()));
+        let (namespaces, _) = lab.store().list(Kind::Namespace, None);
+        let names: Vec<&str> = namespaces.iter().map(|n| n.name()).collect();
+        assert_eq!(names, ["default", "kube-node-lease", "kube-public", "kube-system", "shop"]);
+        lab.stop().await;
+        assert!(!kubeconfig.exists());
+    }
+
+    #[test]
+    fn apply_creates_then_configures_then_leaves_unchanged() {
+        let store = Store::new(Arc::new(LabClock::starting_now(1.0)));
+        store.create(Kind::Namespace, json!({"metadata": {"name": "shop"}})).unwrap();
+        let manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: shop}\ndata: {a: '1'}\n\
+                        ---\napiVersion: chaos-mesh.org/v1alpha1\nkind: PodChaos\nmetadata: {name: kill, namespace: shop}\n\
+                        spec: {action: pod-kill, mode: one, selector: {labelSelectors: {app: cart}}}\n";
+        assert_eq!(
+            apply_yaml(&store, manifest).unwrap(),
+            ["configmap/settings created", "podchaos.chaos-mesh.org/kill created"]
+        );
+        assert_eq!(
+            apply_yaml(&store, manifest).unwrap(),
+            ["configmap/settings unchanged", "podchaos.chaos-mesh.org/kill unchanged"]
+        );
+        let changed = manifest.replace("a: '1'", "a: '2'");
+        assert_eq!(apply_yaml(&store, &changed).unwrap()[0], "configmap/settings configured");
+        let error = apply_yaml(&store, "apiVersion: batch/v1\nkind: Job\nmetadata: {name: j}\n").unwrap_err();
+        assert_eq!(error.to_string(), "no matches for kind \"Job\" in version \"batch/v1\"");
+        assert!(matches!(apply_yaml(&store, "a: [").unwrap_err(), Error::Yaml { document: 1, .. }));
+    }
+}
