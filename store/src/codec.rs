@@ -77,7 +77,7 @@ pub(crate) fn vector_to_blob(vector: &[f32]) -> Vec<u8> {
 }
 
 pub(crate) fn blob_to_vector(blob: &[u8]) -> Result<Vec<f32>> {
-    if blob.len() % 4 != 0 {
+    if !blob.len().is_multiple_of(4) {
         return Err(Error::BadVector { len: blob.len() });
     }
     Ok(blob.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())

@@ -12,6 +12,9 @@ use medic_core::{Alert, ObjectKind, ObjectRef};
 /// words form.
 const SAFE_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
+/// What `SafeEncodeString` makes of the decimal digits `0`-`9`: the only characters of a pod-template-hash.
+const TEMPLATE_HASH_ALPHABET: &[u8] = b"456789bcdf";
+
 /// The namespace, grouping workload and target object of an alert.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct AlertSubject {
@@ -85,9 +88,12 @@ pub fn strip_replicaset_hash(replicaset: &str) -> &str {
     }
 }
 
-/// A `pod-template-hash`: safe-encoded decimal digits, so mostly digits, 5 to 10 characters.
+/// A `pod-template-hash`: the decimal digits of a 32-bit hash, safe-encoded, so 5 to 10 characters (shorter
+/// hashes are too rare to tell from a name) of `456789bcdf`, mostly digits.
 fn is_template_hash(s: &str) -> bool {
-    (5..=10).contains(&s.len()) && is_safe(s) && (s.len() >= 8 || s.bytes().any(|b| b.is_ascii_digit()))
+    (5..=10).contains(&s.len())
+        && s.bytes().all(|b| TEMPLATE_HASH_ALPHABET.contains(&b))
+        && (s.len() >= 8 || s.bytes().any(|b| b.is_ascii_digit()))
 }
 
 /// A CronJob names its Jobs `<cronjob>-<scheduled time in minutes>`.
@@ -145,7 +151,10 @@ mod tests {
 
     #[test]
     fn labels_decide_the_subject_in_order() {
-        let cases: Vec<(Vec<(&str, &str)>, Option<&str>, Option<&str>, Option<&str>)> = vec![
+        // (labels, namespace, workload, target)
+        type Case =
+            (Vec<(&'static str, &'static str)>, Option<&'static str>, Option<&'static str>, Option<&'static str>);
+        let cases: Vec<Case> = vec![
             (
                 vec![("namespace", "shop"), ("deployment", "cart"), ("pod", "cart-5d4f8c7b9-x2x4z")],
                 Some("shop"),
