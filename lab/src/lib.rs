@@ -7,6 +7,9 @@
 //! - `app`: the application model (topology, request flow, log phrasings).
 //! - `store`: the object store (etcd and the registry of a real API server), watches, garbage collection.
 //! - `api`: the HTTP API server kubectl and kube-rs talk to.
+//! - `controllers`: Deployment, ReplicaSet, scheduler, node lifecycle and Endpoints controllers.
+//! - `kubelet`: the kubelets: container lifecycles, back-off, probes, OOM kills, node status.
+//! - `sim`: the simulation driver that ticks the clock and runs the controllers and kubelets.
 //! - `error`: the lab's error type; API errors map to `Status` objects.
 //! - `kubeconfig`: the kubeconfig kubectl and kube-rs use to reach the lab.
 //! - `handle`: [`Lab`] and [`LabConfig`], what the rest of medic starts and stops.
@@ -15,11 +18,14 @@
 pub mod api;
 pub mod app;
 pub mod clock;
+pub mod controllers;
 pub mod error;
 mod handle;
 pub mod kubeconfig;
+pub mod kubelet;
 pub mod logs;
 pub mod runtime;
+pub mod sim;
 pub mod store;
 
 pub use error::{Error, Result};

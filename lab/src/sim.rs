@@ -1,0 +1,328 @@
+//! The simulation driver: a loop on its own thread that advances the virtual clock in fixed ticks and
+//! runs the control plane, the kubelets and the application model.
+//!
+//! One tick, in this order: the clock moves by `tick`; the garbage collector; the node lifecycle,
+//! Deployment and ReplicaSet controllers and the scheduler; the kubelets (which step the
+//! [`ProcessModel`]); the Endpoints controller; event expiry; then every [`TickHook`] in the order they
+//! were added (the fault engine, metrics, alerts). At `--speed N` ticks come N times faster than real
+//! time. A run is deterministic under its seed: randomness comes from seeded generators, iteration
+//! follows object keys, and nothing in a tick reads the wall clock; API writes land between ticks.
+use jiff::Timestamp;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::clock::LabClock;
+use crate::controllers::cache::Caches;
+use crate::controllers::deployment::DeploymentController;
+use crate::controllers::endpoints::EndpointsController;
+use crate::controllers::events::EventRecorder;
+use crate::controllers::node_lifecycle::{Leases, LifecycleTimings, NodeLifecycleController};
+use crate::controllers::replicaset::ReplicaSetController;
+use crate::controllers::scheduler::Scheduler;
+use crate::controllers::Ctx;
+use crate::kubelet::{Kubelet, NodeConfig, NodeControl};
+use crate::logs::LogStore;
+use crate::runtime::ProcessModel;
+use crate::store::Store;
+
+/// The Kubernetes version the kubelets report (the API server's `/version`).
+pub const KUBELET_VERSION: &str = "v1.31.4";
+
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Seeds every random choice of the simulation (names, IPs, pull times, tie breaks).
+    pub seed: u64,
+    /// Virtual time per tick.
+    pub tick: Duration,
+    /// The nodes whose kubelets the lab runs; they register themselves at the first tick.
+    pub nodes: Vec<NodeConfig>,
+    pub kubelet_version: String,
+    pub lifecycle: LifecycleTimings,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            seed: 0,
+            tick: Duration::from_secs(1),
+            nodes: Vec::new(),
+            kubelet_version: KUBELET_VERSION.to_string(),
+            lifecycle: LifecycleTimings::default(),
+        }
+    }
+}
+
+/// What a [`TickHook`] gets each tick, after the controllers and kubelets ran.
+pub struct TickContext<'a> {
+    pub store: &'a Store,
+    pub logs: &'a LogStore,
+    /// Virtual time now.
+    pub now: Timestamp,
+    /// Virtual time since the previous tick.
+    pub dt: Duration,
+    /// Ticks so far, this one included.
+    pub tick: u64,
+    /// The simulation's seed, to derive a hook's own generator from.
+    pub seed: u64,
+    /// Stop and start nodes, kill containers (applied at the start of the next tick).
+    pub nodes: &'a mut NodeControl,
+}
+
+/// Something that runs once per tick after the cluster's own components: lab-app's fault engine,
+/// metrics and alert evaluator.
+pub trait TickHook: Send {
+    fn name(&self) -> &str;
+    fn on_tick(&mut self, tick: &mut TickContext<'_>);
+}
+
+/// Figures about the driver itself (wall time, not virtual).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SimStats {
+    pub ticks: u64,
+    /// Wall time spent inside ticks.
+    pub busy: Duration,
+    pub slowest_tick: Duration,
+    /// Ticks that started later than their schedule by more than a whole tick.
+    pub late_ticks: u64,
+}
+
+/// The simulation, driven either by [`Sim::tick`] (tests) or by its own thread ([`Sim::spawn`]).
+pub struct Sim {
+    config: SimConfig,
+    store: Arc<Store>,
+    logs: Arc<LogStore>,
+    caches: Caches,
+    events: EventRecorder,
+    node_lifecycle: NodeLifecycleController,
+    deployments: DeploymentController,
+    replica_sets: ReplicaSetController,
+    scheduler: Scheduler,
+    endpoints: EndpointsController,
+    kubelet: Kubelet,
+    leases: Leases,
+    control: NodeControl,
+    hooks: Vec<Box<dyn TickHook>>,
+    ticks: u64,
+    stats: SimStats,
+}
+
+impl std::fmt::Debug for Sim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sim").field("ticks", &self.ticks).field("kubelet", &self.kubelet).finish()
+    }
+}
+
+/// A seed for one component, derived from the simulation's seed so that components do not share a
+/// random stream (adding randomness to one leaves the others' choices unchanged).
+fn derive_seed(seed: u64, component: &str) -> u64 {
+    let mut hasher = crate::controllers::hash::Fnv32a::default();
+    hasher.write(component.as_bytes());
+    seed ^ (u64::from(hasher.finish()) << 32 | u64::from(hasher.finish()))
+}
+
+impl Sim {
+    /// The simulation of `store`'s cluster. The clock is the store's.
+    pub fn new(config: SimConfig, store: Arc<Store>, logs: Arc<LogStore>, model: Box<dyn ProcessModel>) -> Self {
+        let kubelet = Kubelet::new(
+            config.nodes.clone(),
+            &config.kubelet_version,
+            model,
+            logs.clone(),
+            derive_seed(config.seed, "kubelet"),
+        );
+        Self {
+            scheduler: Scheduler::new(derive_seed(config.seed, "scheduler")),
+            node_lifecycle: NodeLifecycleController::new(config.lifecycle),
+            config,
+            store,
+            logs,
+            caches: Caches::default(),
+            events: EventRecorder::default(),
+            deployments: DeploymentController,
+            replica_sets: ReplicaSetController,
+            endpoints: EndpointsController,
+            kubelet,
+            leases: Leases::default(),
+            control: NodeControl::default(),
+            hooks: Vec::new(),
+            ticks: 0,
+            stats: SimStats::default(),
+        }
+    }
+
+    /// Adds a hook; hooks run in the order they were added.
+    pub fn add_hook(&mut self, hook: Box<dyn TickHook>) {
+        self.hooks.push(hook);
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &Arc<LabClock> {
+        self.store.clock()
+    }
+
+    /// Node failures and container kills, applied at the next tick.
+    pub fn control(&mut self) -> &mut NodeControl {
+        &mut self.control
+    }
+
+    pub fn ticks(&self) -> u64 {
+        self.ticks
+    }
+
+    pub fn stats(&self) -> SimStats {
+        self.stats
+    }
+
+    /// Advances the clock by one tick and runs everything once.
+    pub fn tick(&mut self) {
+        let started = Instant::now();
+        let dt = self.config.tick;
+        self.store.clock().advance(dt);
+        let now = self.store.clock().now();
+        self.ticks += 1;
+        self.store.collect_garbage();
+        {
+            let mut ctx = Ctx { store: &self.store, now, caches: &mut self.caches, events: &mut self.events };
+            self.node_lifecycle.sync(&mut ctx, &self.leases);
+            self.deployments.sync(&mut ctx);
+            self.replica_sets.sync(&mut ctx);
+            self.scheduler.sync(&mut ctx);
+            self.kubelet.tick(&mut ctx, dt, &mut self.leases, &mut self.control);
+            self.endpoints.sync(&mut ctx);
+        }
+        self.events.sweep(&self.store, now);
+        for hook in &mut self.hooks {
+            let mut tick = TickContext {
+                store: &self.store,
+                logs: &self.logs,
+                now,
+                dt,
+                tick: self.ticks,
+                seed: self.config.seed,
+                nodes: &mut self.control,
+            };
+            hook.on_tick(&mut tick);
+        }
+        let took = started.elapsed();
+        self.stats.ticks = self.ticks;
+        self.stats.busy += took;
+        self.stats.slowest_tick = self.stats.slowest_tick.max(took);
+    }
+
+    /// Runs ticks until `virtual_time` has passed.
+    pub fn run_for(&mut self, virtual_time: Duration) {
+        let ticks = virtual_time.as_nanos().div_ceil(self.config.tick.as_nanos().max(1));
+        for _ in 0..ticks {
+            self.tick();
+        }
+    }
+
+    /// Runs ticks until `done` holds (checked after each tick) or `limit` of virtual time has passed;
+    /// says whether `done` held.
+    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Store) -> bool) -> bool {
+        let ticks = limit.as_nanos().div_ceil(self.config.tick.as_nanos().max(1));
+        for _ in 0..ticks {
+            self.tick();
+            if done(&self.store) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Runs the simulation on its own thread at the clock's speed until the handle stops it.
+    pub fn spawn(self) -> SimHandle {
+        let signal = Arc::new((Mutex::new(false), Condvar::new()));
+        let stats = Arc::new(Mutex::new(SimStats::default()));
+        let thread_signal = signal.clone();
+        let thread_stats = stats.clone();
+        let thread = std::thread::Builder::new()
+            .name("lab-sim".into())
+            .spawn(move || run(self, &thread_signal, &thread_stats))
+            .ok();
+        SimHandle { signal, stats, thread }
+    }
+}
+
+fn run(mut sim: Sim, signal: &(Mutex<bool>, Condvar), stats: &Mutex<SimStats>) -> Sim {
+    let real_tick = sim.clock().real(sim.config.tick).max(Duration::from_micros(100));
+    // The first tick at once: the kubelets register their nodes.
+    let mut next = Instant::now();
+    let (lock, wake) = signal;
+    loop {
+        {
+            let mut stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                if *stopped {
+                    return sim;
+                }
+                let now = Instant::now();
+                if now >= next {
+                    break;
+                }
+                stopped = wake.wait_timeout(stopped, next - now).unwrap_or_else(|e| e.into_inner()).0;
+            }
+        }
+        sim.tick();
+        next += real_tick;
+        let now = Instant::now();
+        if now > next + real_tick {
+            // Too slow for this speed: skip the backlog rather than race to catch up.
+            sim.stats.late_ticks += 1;
+            next = now;
+        }
+        *stats.lock().unwrap_or_else(|e| e.into_inner()) = sim.stats;
+    }
+}
+
+/// The running simulation. Dropping it stops the thread.
+#[derive(Debug)]
+pub struct SimHandle {
+    signal: Arc<(Mutex<bool>, Condvar)>,
+    stats: Arc<Mutex<SimStats>>,
+    thread: Option<JoinHandle<Sim>>,
+}
+
+impl SimHandle {
+    /// Driver figures so far.
+    pub fn stats(&self) -> SimStats {
+        *self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stops the thread after its current tick and hands the simulation back.
+    pub fn stop(mut self) -> Option<Sim> {
+        self.halt()
+    }
+
+    fn halt(&mut self) -> Option<Sim> {
+        let (lock, wake) = &*self.signal;
+        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        wake.notify_all();
+        self.thread.take().and_then(|t| t.join().ok())
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// Starts the simulation of `store`'s cluster on its own thread: what `Lab::start` calls.
+pub fn start(
+    config: SimConfig,
+    store: Arc<Store>,
+    logs: Arc<LogStore>,
+    model: Box<dyn ProcessModel>,
+    hooks: Vec<Box<dyn TickHook>>,
+) -> SimHandle {
+    let mut sim = Sim::new(config, store, logs, model);
+    for hook in hooks {
+        sim.add_hook(hook);
+    }
+    sim.spawn()
+}
