@@ -1,0 +1,279 @@
+//! `decide` by table: one row per situation, the decision it must lead to.
+use medic_core::decision::Recollection;
+use medic_core::testkit::ContextBuilder;
+use medic_core::{
+    Decision, Evidence, EvidenceSource, FindingReport, Hypothesis, IncidentContext, IncidentUid, ObjectRef,
+    RootCauseClass,
+};
+use medic_playbooks::Catalog;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::decide::{DecisionInput, Thresholds, decide, track_record_weight};
+
+/// `specialist class target confidence [key=value ...]`; the playbook is the class's built-in one, or none
+/// with `playbook=none`.
+fn h(line: &str) -> Hypothesis {
+    let mut words = line.split_whitespace();
+    let specialist = words.next().unwrap();
+    let class: RootCauseClass = words.next().unwrap().parse().unwrap();
+    let target: ObjectRef = words.next().unwrap().parse().unwrap();
+    let confidence: f64 = words.next().unwrap().parse().unwrap();
+    let mut params: BTreeMap<String, String> = words
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap();
+            (k.to_string(), v.to_string())
+        })
+        .collect();
+    let no_playbook = params.remove("playbook").as_deref() == Some("none");
+    Hypothesis {
+        class,
+        target: target.clone(),
+        confidence,
+        evidence: vec![Evidence::new(EvidenceSource::PodStatus, Some(target), format!("{class} observed"))],
+        playbook: (class != RootCauseClass::NoFault && !no_playbook).then(|| class.as_str().to_string()),
+        params,
+        specialist: specialist.to_string(),
+    }
+}
+
+fn reports(incident: IncidentUid, lines: &[&str]) -> Vec<FindingReport> {
+    let mut by_specialist: BTreeMap<String, Vec<Hypothesis>> = BTreeMap::new();
+    for line in lines {
+        let hyp = h(line);
+        by_specialist.entry(hyp.specialist.clone()).or_default().push(hyp);
+    }
+    by_specialist
+        .into_iter()
+        .map(|(specialist, hypotheses)| FindingReport {
+            incident,
+            specialist,
+            hypotheses,
+            error: None,
+            elapsed: Duration::from_millis(1),
+        })
+        .collect()
+}
+
+/// The shop as the rows see it: cart depends on redis; cart and redis run on node-1.
+fn context() -> IncidentContext {
+    ContextBuilder::new()
+        .node("node-1", Some(true))
+        .deployment("shop", "cart", "cart:1", 2, "node-1", |_, _| {})
+        .deployment("shop", "redis", "redis:7", 1, "node-1", |_, _| {})
+        .deployment("shop", "frontend", "frontend:1", 2, "node-2", |_, _| {})
+        .dependency(
+            ObjectRef::deployment("shop", "cart"),
+            ObjectRef::deployment("shop", "redis"),
+            "redis",
+            medic_core::context::DependencyVia::Config,
+        )
+        .build()
+}
+
+fn recollection(class: &str, worked: bool, approved_by: Option<&str>, similarity: f64) -> Recollection {
+    Recollection {
+        incident: IncidentUid::new(),
+        similarity,
+        class: class.parse().unwrap(),
+        target: None,
+        playbook: Some(class.to_string()),
+        fix_worked: worked,
+        approved_by: approved_by.map(str::to_string),
+    }
+}
+
+struct Row {
+    name: &'static str,
+    hypotheses: &'static [&'static str],
+    recalled: Vec<Recollection>,
+    missing: &'static [&'static str],
+    weights: Vec<(&'static str, f64)>,
+    /// `act <class> <target>`, `escalate <words in the reason>`, or `observe`.
+    expect: &'static str,
+}
+
+fn row(name: &'static str, hypotheses: &'static [&'static str], expect: &'static str) -> Row {
+    Row { name, hypotheses, recalled: vec![], missing: &[], weights: vec![], expect }
+}
+
+fn check(row: &Row) {
+    let catalog = Catalog::builtin().expect("built-in catalog loads");
+    let incident = IncidentUid::new();
+    let ctx = context();
+    let findings = reports(incident, row.hypotheses);
+    let missing: Vec<String> = row.missing.iter().map(|s| s.to_string()).collect();
+    let weights: BTreeMap<String, f64> = row.weights.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    let input = DecisionInput {
+        incident,
+        context: &ctx,
+        findings: &findings,
+        missing: &missing,
+        recalled: &row.recalled,
+        catalog: &catalog,
+        weights: &weights,
+        thresholds: Thresholds::default(),
+    };
+    let record = decide(&input);
+    let got = match &record.decision {
+        Decision::Act { plan } => format!("act {} {}", plan.class, plan.target),
+        Decision::Escalate { reason } => format!("escalate {reason}"),
+        Decision::Observe { .. } => "observe".to_string(),
+    };
+    let mut expected_words = row.expect.split_whitespace();
+    let kind = expected_words.next().unwrap();
+    let ok = match kind {
+        "act" => got == row.expect,
+        "escalate" => got.starts_with("escalate") && expected_words.all(|w| got.contains(w)),
+        _ => got == row.expect,
+    };
+    assert!(ok, "row {:?}: expected {:?}, got {:?}\nranked: {:#?}", row.name, row.expect, got, record.ranked);
+    assert_eq!(decide(&input), record, "row {:?}: decide is not deterministic", row.name);
+}
+
+#[test]
+fn decisions_by_table() {
+    let rows = vec![
+        row(
+            "a confident OOM is acted on",
+            &["compute oom-memory-limit Deployment/shop/cart 0.85 container=app memory_limit=256Mi"],
+            "act oom-memory-limit Deployment/shop/cart",
+        ),
+        row("nothing found is observed, not acted on", &[], "observe"),
+        row(
+            "a weak hypothesis escalates",
+            &["compute crash-transient Deployment/shop/cart 0.5 pod=cart-1"],
+            "escalate below threshold",
+        ),
+        row(
+            "two close remedies escalate with both named",
+            &[
+                "compute oom-memory-limit Deployment/shop/cart 0.7 container=app memory_limit=256Mi",
+                "compute bad-rollout Deployment/shop/cart 0.65 to_revision=1",
+            ],
+            "escalate too close oom-memory-limit bad-rollout",
+        ),
+        row(
+            "hypotheses that lead to the same plan do not compete",
+            &[
+                "compute bad-rollout Deployment/shop/cart 0.8 to_revision=1",
+                "compute config-error Deployment/shop/cart 0.75 to_revision=1",
+            ],
+            "act bad-rollout Deployment/shop/cart",
+        ),
+        row(
+            "agreeing specialists lift a hypothesis over the threshold",
+            &[
+                "network dependency-down Deployment/shop/redis 0.45 caller=Deployment/shop/cart",
+                "database dependency-down Deployment/shop/redis 0.45",
+            ],
+            "act dependency-down Deployment/shop/redis",
+        ),
+        row(
+            "the failing dependency is the cause, the crashing caller a symptom",
+            &[
+                "compute crash-transient Deployment/shop/cart 0.75 pod=cart-1",
+                "network dependency-down Deployment/shop/redis 0.8 caller=Deployment/shop/cart",
+            ],
+            "act dependency-down Deployment/shop/redis",
+        ),
+        row(
+            "a specific cause on the dependency beats 'dependency down'",
+            &[
+                "network dependency-down Deployment/shop/redis 0.85 caller=Deployment/shop/cart",
+                "compute oom-memory-limit Deployment/shop/redis 0.8 container=app memory_limit=512Mi",
+            ],
+            "act oom-memory-limit Deployment/shop/redis",
+        ),
+        row(
+            "a node that went away explains its workloads' outage",
+            &[
+                "compute node-not-ready Node/node-1 0.9",
+                "network dependency-down Deployment/shop/cart 0.8 caller=Deployment/shop/frontend",
+            ],
+            "act node-not-ready Node/node-1",
+        ),
+        Row {
+            name: "a failed specialist with nothing else found escalates",
+            missing: &["database"],
+            ..row("", &[], "escalate did not answer database")
+        },
+        Row {
+            name: "a specialist with a poor record counts for less",
+            weights: vec![("compute", track_record_weight(1, 9))],
+            ..row(
+                "",
+                &["compute oom-memory-limit Deployment/shop/cart 0.85 container=app memory_limit=256Mi"],
+                "escalate below threshold",
+            )
+        },
+        Row {
+            name: "a close past fix that worked tips an ambiguous case",
+            recalled: vec![recollection("bad-rollout", true, Some("slack:U123"), 0.95)],
+            ..row(
+                "",
+                &[
+                    "compute oom-memory-limit Deployment/shop/cart 0.7 container=app memory_limit=256Mi",
+                    "compute bad-rollout Deployment/shop/cart 0.65 to_revision=1",
+                ],
+                "act bad-rollout Deployment/shop/cart",
+            )
+        },
+        Row {
+            name: "a fix that failed for a close match is not tried first",
+            recalled: vec![recollection("oom-memory-limit", false, None, 0.93)],
+            ..row(
+                "",
+                &[
+                    "compute oom-memory-limit Deployment/shop/cart 0.85 container=app memory_limit=256Mi",
+                    "compute memory-leak Deployment/shop/cart 0.7 container=app memory_limit=256Mi",
+                ],
+                "act memory-leak Deployment/shop/cart",
+            )
+        },
+        Row {
+            name: "a failed fix with no alternative escalates",
+            recalled: vec![recollection("oom-memory-limit", false, None, 0.93)],
+            ..row(
+                "",
+                &["compute oom-memory-limit Deployment/shop/cart 0.85 container=app memory_limit=256Mi"],
+                "escalate failed verification",
+            )
+        },
+        Row {
+            name: "a distant recollection changes nothing",
+            recalled: vec![recollection("oom-memory-limit", false, None, 0.4)],
+            ..row(
+                "",
+                &["compute oom-memory-limit Deployment/shop/cart 0.85 container=app memory_limit=256Mi"],
+                "act oom-memory-limit Deployment/shop/cart",
+            )
+        },
+        row(
+            "a hypothesis without a playbook escalates",
+            &["compute no-fault Deployment/shop/cart 0.9", "compute image-pull Deployment/shop/cart 0.8 playbook=none"],
+            "escalate no playbook image-pull",
+        ),
+    ];
+    for r in &rows {
+        check(r);
+    }
+}
+
+#[test]
+fn every_playbook_a_specialist_proposes_is_in_the_catalog() {
+    let catalog = Catalog::builtin().unwrap();
+    for class in RootCauseClass::ALL {
+        if class == RootCauseClass::NoFault {
+            continue;
+        }
+        assert!(catalog.get(class.as_str()).is_some(), "no built-in playbook for {class}");
+    }
+}
+
+#[test]
+fn track_record_weights() {
+    assert_eq!(track_record_weight(0, 0), 1.0);
+    assert!(track_record_weight(20, 0) > 1.4);
+    assert!(track_record_weight(0, 20) < 0.6);
+}
