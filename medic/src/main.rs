@@ -14,8 +14,16 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run medic against a cluster: receive alerts, diagnose, repair.
+    Serve(commands::serve::ServeArgs),
+    /// Check or show the configuration.
+    Config(commands::config::ConfigArgs),
+    /// Incidents and their timelines, from the store.
+    Incidents(commands::incidents::IncidentsArgs),
     /// The simulated cluster: `medic lab up`, `medic lab bench`.
     Lab(commands::lab::LabArgs),
+    /// Past incidents and their fixes: `medic memory search|stats|export|import|bench`.
+    Memory(commands::memory::MemoryArgs),
     /// Kyverno policies: run Kyverno CLI test suites, or check one resource.
     Policy(commands::policy::PolicyArgs),
 }
@@ -23,7 +31,11 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => commands::serve::run(args),
+        Command::Config(args) => commands::config::run(args),
+        Command::Incidents(args) => commands::incidents::run(args),
         Command::Lab(args) => commands::lab::run(args),
+        Command::Memory(args) => commands::memory::run(args),
         Command::Policy(args) => commands::policy::run(args),
     };
     match result {

@@ -1,3 +1,7 @@
 //! One module per top-level command.
+pub mod config;
+pub mod incidents;
 pub mod lab;
+pub mod memory;
 pub mod policy;
+pub mod serve;

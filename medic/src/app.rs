@@ -1,0 +1,134 @@
+//! The composition root: builds medic's actor graph and HTTP server from a configuration. `medic serve`,
+//! `medic demo` and the end-to-end tests all start medic through [`start`].
+//!
+//! ```text
+//! webhook → Intake (store) → ContextCollector → Director → Network | Database | Compute
+//!                                                   └──→ Executor (guard → apply → verify)
+//! ```
+use actix::{Actor, Addr};
+use actix_web::{App, HttpServer, web};
+use anyhow::{Context, Result};
+use medic_agents::SpecialistActor;
+use medic_collector::intake::IntakeOutputs;
+use medic_collector::{ContextCollector, KubeClusterRead};
+use medic_core::ports::{AuditSink, Clock, ClusterRead, SystemClock};
+use medic_director::{Director, DirectorLinks};
+use medic_executor::{Executor, Guard, KubeApi, Runner};
+use medic_playbooks::Catalog;
+use medic_store::Store;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::config::{KubernetesConfig, MedicConfig};
+use crate::http::{self, HttpState};
+
+/// What the caller may replace: the clock (the lab's virtual clock in the lab), the cluster client (a
+/// client for the lab), the environment secrets are read from.
+#[derive(Default)]
+pub struct Overrides {
+    pub clock: Option<Arc<dyn Clock>>,
+    pub kube_client: Option<kube::Client>,
+    pub env: Option<Box<dyn Fn(&str) -> Option<String> + Send + Sync>>,
+}
+
+/// A running medic. Dropping it does not stop it; call [`Medic::stop`].
+pub struct Medic {
+    /// Where the HTTP server listens (the configured address, with the port the OS chose for port 0).
+    pub addr: SocketAddr,
+    pub store: Store,
+    pub director: Addr<Director>,
+    pub catalog: Arc<Catalog>,
+    server: actix_web::dev::ServerHandle,
+}
+
+impl Medic {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting requests, lets running ones finish, and closes the store.
+    pub async fn stop(self) {
+        self.server.stop(true).await;
+        self.store.close().await;
+    }
+}
+
+/// A client for the cluster the configuration names.
+pub async fn kube_client(config: &KubernetesConfig) -> Result<kube::Client> {
+    let options = kube::config::KubeConfigOptions { context: config.context.clone(), ..Default::default() };
+    let kube_config = match &config.kubeconfig {
+        Some(path) => {
+            let file = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("reading the kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(file, &options).await.context("loading the kubeconfig")?
+        }
+        None if config.context.is_some() => {
+            kube::Config::from_kubeconfig(&options).await.context("loading the kubeconfig context")?
+        }
+        None => kube::Config::infer().await.context("finding a cluster (KUBECONFIG, ~/.kube/config, in-cluster)")?,
+    };
+    kube::Client::try_from(kube_config).context("building the cluster client")
+}
+
+/// Builds and starts medic. Must run inside an actix system (`#[actix_rt::main]`, `#[actix_rt::test]`).
+pub async fn start(config: MedicConfig, overrides: Overrides) -> Result<Medic> {
+    config.validate()?;
+    let clock: Arc<dyn Clock> = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
+    let store = config.store.clone().build_async(clock.clone()).await.context("opening the store")?;
+    let audit: Arc<dyn AuditSink> = Arc::new(store.clone());
+    let catalog = Arc::new(
+        match &config.playbooks.dir {
+            Some(dir) => Catalog::builtin_with_overrides(dir),
+            None => Catalog::builtin(),
+        }
+        .context("loading the playbooks")?,
+    );
+    let client = match overrides.kube_client {
+        Some(client) => client,
+        None => kube_client(&config.kubernetes).await?,
+    };
+    let reader: Arc<dyn ClusterRead> = Arc::new(KubeClusterRead::new(client.clone()));
+
+    let mut specialists = Vec::new();
+    for specialist in config.specialists() {
+        let built: Arc<dyn medic_agents::Specialist> = Arc::from(specialist.build()?);
+        specialists.push((built.name().to_string(), SpecialistActor::new(built).start().recipient()));
+    }
+
+    let runner = Runner {
+        api: KubeApi::new(client, config.executor.field_manager.clone()),
+        reader: reader.clone(),
+        audit: audit.clone(),
+        clock: clock.clone(),
+        guard: Guard::from_config(&config.executor),
+        policy: None,
+        config: config.executor.clone(),
+    };
+    let executor = Executor::new(runner).start();
+
+    let links =
+        DirectorLinks { specialists, executor: executor.recipient(), recall: None, remember: None, notify: None };
+    let director = Director::new(config.director.clone(), links, catalog.clone(), store.clone()).start();
+    let collector = ContextCollector::new(reader, audit, director.clone().recipient(), config.collector.clone())
+        .with_clock(clock.clone())
+        .start();
+
+    let outputs = IntakeOutputs { open_incident: collector.recipient(), alert_resolved: director.clone().recipient() };
+    let intake = match &overrides.env {
+        Some(env) => config.intake.build_with(store.clone(), outputs, clock.clone(), |k| env(k)),
+        None => config.intake.build_with(store.clone(), outputs, clock.clone(), |k| std::env::var(k).ok()),
+    }
+    .context("building the webhook intake")?;
+    let state = HttpState { intake: Arc::new(intake), store: store.clone() };
+    let server = HttpServer::new(move || App::new().app_data(web::Data::new(state.clone())).configure(http::routes))
+        .workers(config.server.workers)
+        .disable_signals()
+        .bind(config.server.listen)
+        .with_context(|| format!("listening on {}", config.server.listen))?;
+    let addr = *server.addrs().first().context("the server has no address")?;
+    let server = server.run();
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    tracing::info!(%addr, playbooks = catalog.len(), "medic is listening");
+    Ok(Medic { addr, store, director, catalog, server: handle })
+}

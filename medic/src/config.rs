@@ -1,0 +1,224 @@
+//! medic's configuration: a TOML file (`--config medic.toml`), overridden by `MEDIC_` environment variables
+//! (`MEDIC_SERVER__LISTEN=0.0.0.0:8080`, `MEDIC_DIRECTOR__MIN_CONFIDENCE=0.7`: sections separated by `__`),
+//! on top of defaults that run as-is. Each section is the serde config of the component it builds.
+use anyhow::{Context, Result};
+use medic_agents::SpecialistConfig;
+use medic_collector::gather::CollectConfig;
+use medic_collector::intake::IntakeConfig;
+use medic_director::DirectorConfig;
+use medic_executor::ExecutorConfig;
+use medic_store::StoreConfig;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MedicConfig {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default = "default_store")]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub kubernetes: KubernetesConfig,
+    #[serde(default)]
+    pub intake: IntakeConfig,
+    #[serde(default)]
+    pub collector: CollectConfig,
+    /// The specialists to run; the Network, Database and Compute specialists with their defaults when empty.
+    #[serde(default)]
+    pub specialists: Vec<SpecialistConfig>,
+    #[serde(default)]
+    pub director: DirectorConfig,
+    #[serde(default)]
+    pub executor: ExecutorConfig,
+    #[serde(default)]
+    pub playbooks: PlaybooksConfig,
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+}
+
+fn default_store() -> StoreConfig {
+    StoreConfig::new("medic.db")
+}
+
+impl Default for MedicConfig {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            store: default_store(),
+            kubernetes: KubernetesConfig::default(),
+            intake: IntakeConfig::default(),
+            collector: CollectConfig::default(),
+            specialists: Vec::new(),
+            director: DirectorConfig::default(),
+            executor: ExecutorConfig::default(),
+            playbooks: PlaybooksConfig::default(),
+            telemetry: TelemetryConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Where the webhook receivers and the API listen.
+    pub listen: SocketAddr,
+    /// HTTP worker threads.
+    pub workers: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { listen: "127.0.0.1:8080".parse().expect("valid address"), workers: 2 }
+    }
+}
+
+/// How medic reaches the cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesConfig {
+    /// A kubeconfig file; when unset, `KUBECONFIG`, `~/.kube/config` or the in-cluster service account.
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use; its current context when unset.
+    pub context: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaybooksConfig {
+    /// A folder of playbooks that replace built-in ones of the same id and add new ones.
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// `text` for people, `json` for log pipelines.
+    pub format: LogFormat,
+    /// A tracing filter (`info`, `medic_director=debug,info`); `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::Text, filter: "info".into() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl MedicConfig {
+    /// Loads the file (if any) and the `MEDIC_` environment over the defaults.
+    pub fn load(path: Option<&Path>) -> Result<Self> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    /// As [`MedicConfig::load`], with the environment given (for tests).
+    pub fn load_with_env(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
+        let mut builder = config::Config::builder();
+        if let Some(path) = path {
+            if !path.exists() {
+                anyhow::bail!("config file {} does not exist", path.display());
+            }
+            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml).required(true));
+        }
+        let env: config::Map<String, String> =
+            env.into_iter().filter(|(k, _)| k.starts_with("MEDIC_") && k.contains("__")).collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix("MEDIC")
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(env)),
+        );
+        let origin = path.map(|p| p.display().to_string()).unwrap_or_else(|| "the defaults".into());
+        let config: MedicConfig = builder
+            .build()
+            .with_context(|| format!("reading the configuration from {origin}"))?
+            .try_deserialize()
+            .with_context(|| format!("invalid configuration in {origin}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every section the way its component will when it is built.
+    pub fn validate(&self) -> Result<()> {
+        self.store.validate().context("[store]")?;
+        self.intake.validate().context("[intake]")?;
+        self.collector.validate().context("[collector]")?;
+        self.director.validate().context("[director]")?;
+        self.executor.validate().context("[executor]")?;
+        for (i, s) in self.specialists.iter().enumerate() {
+            s.validate().with_context(|| format!("[[specialists]] #{}", i + 1))?;
+        }
+        if self.server.workers == 0 {
+            anyhow::bail!("[server] workers must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// The specialists to run.
+    pub fn specialists(&self) -> Vec<SpecialistConfig> {
+        if self.specialists.is_empty() { medic_agents::default_specialists() } else { self.specialists.clone() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn the_defaults_are_valid() {
+        let config = MedicConfig::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(config, MedicConfig::default());
+        assert_eq!(config.specialists().len(), 3);
+    }
+
+    #[test]
+    fn a_file_and_the_environment_override_the_defaults() {
+        let mut file = tempfile::NamedTempFile::with_suffix(".toml").unwrap();
+        writeln!(
+            file,
+            "[server]\nlisten = \"127.0.0.1:9999\"\nworkers = 1\n\n[director]\nmin_confidence = 0.7\n\n[[specialists]]\ntype = \"compute\"\nmemory_headroom = 2.0\n"
+        )
+        .unwrap();
+        let config = MedicConfig::load_with_env(
+            Some(file.path()),
+            env(&[("MEDIC_DIRECTOR__MIN_MARGIN", "0.25"), ("MEDIC_SERVER__WORKERS", "3"), ("HOME", "/root")]),
+        )
+        .unwrap();
+        assert_eq!(config.server.listen.port(), 9999);
+        assert_eq!(config.server.workers, 3, "the environment wins over the file");
+        assert_eq!(config.director.min_confidence, 0.7);
+        assert_eq!(config.director.min_margin, 0.25);
+        assert_eq!(config.specialists.len(), 1);
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let mut file = tempfile::NamedTempFile::with_suffix(".toml").unwrap();
+        writeln!(file, "[director]\nmin_confidense = 0.7\n").unwrap();
+        let error = format!("{:#}", MedicConfig::load_with_env(Some(file.path()), env(&[])).unwrap_err());
+        assert!(error.contains("min_confidense"), "{error}");
+        assert!(error.contains(&file.path().display().to_string()), "{error}");
+
+        let mut file = tempfile::NamedTempFile::with_suffix(".toml").unwrap();
+        writeln!(file, "[director]\nmin_confidence = 7\n").unwrap();
+        let error = format!("{:#}", MedicConfig::load_with_env(Some(file.path()), env(&[])).unwrap_err());
+        assert!(error.contains("[director]") && error.contains("min_confidence"), "{error}");
+
+        let missing = MedicConfig::load_with_env(Some(Path::new("/nonexistent/medic.toml")), env(&[]));
+        assert!(format!("{:#}", missing.unwrap_err()).contains("does not exist"));
+    }
+}

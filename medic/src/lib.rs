@@ -1,0 +1,14 @@
+//! medic as a library: the configuration, the composition root that builds the actor graph and the HTTP
+//! server, and the renderings the command line prints. The binary (`main.rs`) parses arguments and calls
+//! into here; end-to-end tests call the same functions.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod config;
+pub mod http;
+pub mod lab_time;
+pub mod telemetry;
+pub mod timeline;
+
+pub use app::{Medic, Overrides, start};
+pub use config::MedicConfig;
