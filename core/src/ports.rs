@@ -40,13 +40,6 @@ pub trait ClusterRead: Send + Sync {
     async fn nodes(&self) -> Result<Vec<NodeSnapshot>>;
     async fn services(&self, namespace: &str) -> Result<Vec<ServiceSnapshot>>;
     async fn network_policies(&self, namespace: &str) -> Result<Vec<NetworkPolicySnapshot>>;
-    /// The ClusterIPs of a namespace's Services (`ip` → service name), so that a log line naming an address
-    /// (`dial tcp 10.96.3.4:6379: connection refused`) names a service. An adapter that cannot tell answers
-    /// an empty map.
-    async fn service_addresses(&self, namespace: &str) -> Result<Labels> {
-        let _ = namespace;
-        Ok(Labels::new())
-    }
 }
 
 /// A metrics backend (Prometheus).

@@ -1,0 +1,358 @@
+//! The dependency graph between workloads: which services a workload calls, read from its configuration
+//! (env values such as `REDIS_ADDR=cart-redis:6379` or `DATABASE_URL=postgres://orders-db:5432/x`) and its
+//! logs (`dial tcp 10.96.3.4:6379: connect: connection refused`), matched against service names, their
+//! cluster-DNS names and their ClusterIPs, and against pod IPs.
+use medic_core::context::{DependencyEdge, DependencyVia, PodSnapshot, ServiceSnapshot, WorkloadSnapshot};
+use medic_core::{ObjectKind, ObjectRef};
+use regex::Regex;
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
+
+/// The longest detail kept on an edge.
+const MAX_DETAIL: usize = 240;
+
+/// Where a host a workload names leads.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Callee {
+    Service {
+        namespace: String,
+        name: String,
+    },
+    /// A pod IP: the workload that owns the pod.
+    Workload(ObjectRef),
+}
+
+/// The services and pod addresses of the namespaces collected so far.
+#[derive(Debug, Default)]
+pub struct AddressBook {
+    services: HashMap<(String, String), ServiceSnapshot>,
+    service_ips: HashMap<String, (String, String)>,
+    pod_ips: HashMap<String, ObjectRef>,
+    namespaces: HashSet<String>,
+}
+
+impl AddressBook {
+    /// Adds a namespace's services (by name and ClusterIP) and its pods (by IP).
+    pub fn add_namespace(&mut self, namespace: &str, services: &[ServiceSnapshot], pods: &[PodSnapshot]) {
+        self.namespaces.insert(namespace.to_string());
+        for s in services {
+            self.services.insert((s.namespace.clone(), s.name.clone()), s.clone());
+            if let Some(ip) = &s.cluster_ip {
+                self.service_ips.insert(ip.clone(), (s.namespace.clone(), s.name.clone()));
+            }
+        }
+        for p in pods {
+            if let (Some(ip), Some(owner)) = (&p.pod_ip, &p.owner) {
+                self.pod_ips.insert(ip.clone(), owner.clone());
+            }
+        }
+    }
+
+    pub fn has_namespace(&self, namespace: &str) -> bool {
+        self.namespaces.contains(namespace)
+    }
+
+    pub fn service(&self, namespace: &str, name: &str) -> Option<&ServiceSnapshot> {
+        self.services.get(&(namespace.to_string(), name.to_string()))
+    }
+
+    /// What `host`, named by a workload of `namespace`, refers to. A cluster-DNS name of a namespace not
+    /// collected yet is returned as a service of that namespace (the caller collects it and asks again).
+    pub fn lookup(&self, host: &str, namespace: &str) -> Option<Callee> {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        if host.parse::<std::net::Ipv4Addr>().is_ok() {
+            if let Some((ns, name)) = self.service_ips.get(&host) {
+                return Some(Callee::Service { namespace: ns.clone(), name: name.clone() });
+            }
+            return self.pod_ips.get(&host).map(|owner| Callee::Workload(owner.clone()));
+        }
+        let labels: Vec<&str> = host.split('.').collect();
+        let service = |ns: &str, name: &str| Callee::Service { namespace: ns.to_string(), name: name.to_string() };
+        match labels.as_slice() {
+            [name] => self.service(namespace, name).map(|_| service(namespace, name)),
+            // `name.namespace`: only for a namespace medic knows, or `example.com` would look like one.
+            [name, ns] => self.service(ns, name).map(|_| service(ns, name)),
+            // `name.namespace.svc[.cluster.local]`: the cluster's DNS, whatever the cluster domain.
+            [name, ns, "svc", ..] if is_dns_label(name) && is_dns_label(ns) => {
+                if self.has_namespace(ns) && self.service(ns, name).is_none() {
+                    return None;
+                }
+                Some(service(ns, name))
+            }
+            _ => None,
+        }
+    }
+}
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.as_bytes()[0].is_ascii_alphanumeric()
+}
+
+/// Host names in one configuration value: `cart-redis:6379`, `postgres://u:p@orders-db:5432/x`,
+/// `a:1,b:2`, or a bare `orders-db`.
+pub fn hosts_in_value(value: &str) -> Vec<&str> {
+    value
+        .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
+        .filter_map(|item| {
+            let rest = item.split_once("://").map_or(item, |(_, rest)| rest);
+            let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            let host = match authority.rsplit_once(':') {
+                Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+                Some(_) => return None,
+                None => authority,
+            };
+            (!host.is_empty()).then_some(host)
+        })
+        .collect()
+}
+
+static LOG_HOSTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
+    [
+        // name:port (a DNS name starts with a letter; `12:00` is a time, and ip:port is matched below)
+        r"(?i)\b([a-z](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*):\d{2,5}\b",
+        // scheme://[user@]host
+        r"(?i)[a-z][a-z0-9+.-]*://(?:[^\s/@]*@)?([a-z0-9][a-z0-9.-]*)",
+        // bare IPv4
+        r"\b(\d{1,3}(?:\.\d{1,3}){3})\b",
+        // DNS failures: `lookup cart-redis on 10.96.0.10:53: no such host`
+        r"(?i)\blookup ([a-z0-9][a-z0-9.-]*)",
+        // quoted hosts: `connection to server at "orders-db" (10.96.4.5), port 5432 failed`
+        r#"(?i)["']([a-z][a-z0-9.-]*)["']"#,
+    ]
+    .iter()
+    .map(|p| Regex::new(p).expect("valid host pattern"))
+    .collect()
+});
+
+/// Host-like tokens in a log line. Words alone do not count: a host shows as `host:port`, in a URL, as an
+/// IP, after `lookup`, or quoted.
+pub fn hosts_in_log_line(line: &str) -> Vec<&str> {
+    let mut hosts: Vec<&str> = Vec::new();
+    for pattern in LOG_HOSTS.iter() {
+        for captures in pattern.captures_iter(line) {
+            if let Some(m) = captures.get(1)
+                && !hosts.contains(&m.as_str())
+            {
+                hosts.push(m.as_str());
+            }
+        }
+    }
+    hosts
+}
+
+fn clip(s: &str) -> String {
+    if s.len() <= MAX_DETAIL {
+        return s.to_string();
+    }
+    let mut end = MAX_DETAIL;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// A dependency found but not yet resolved to a workload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    pub from: ObjectRef,
+    pub callee: Callee,
+    pub via: DependencyVia,
+    pub detail: String,
+}
+
+/// The services a workload's containers name in their env values.
+pub fn from_config(workload: &WorkloadSnapshot, book: &AddressBook) -> Vec<Reference> {
+    let namespace = workload.workload.namespace().unwrap_or_default();
+    let mut found = Vec::new();
+    for container in &workload.containers {
+        for (name, value) in &container.env {
+            for host in hosts_in_value(value) {
+                if let Some(callee) = book.lookup(host, namespace) {
+                    found.push(Reference {
+                        from: workload.workload.clone(),
+                        callee,
+                        via: DependencyVia::Config,
+                        detail: clip(&format!("{} env {name}={value}", container.name)),
+                    });
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The services (and pods) a workload's log lines name.
+pub fn from_logs<'a>(from: &ObjectRef, lines: impl IntoIterator<Item = &'a str>, book: &AddressBook) -> Vec<Reference> {
+    let namespace = from.namespace().unwrap_or_default();
+    let mut found: Vec<Reference> = Vec::new();
+    for line in lines {
+        for host in hosts_in_log_line(line) {
+            if let Some(callee) = book.lookup(host, namespace)
+                && !found.iter().any(|r| r.callee == callee)
+            {
+                found.push(Reference {
+                    from: from.clone(),
+                    callee,
+                    via: DependencyVia::Log,
+                    detail: clip(line.trim()),
+                });
+            }
+        }
+    }
+    found
+}
+
+/// Turns references into edges: a service resolves to its backend workload (or stays a Service when it
+/// selects none, an external endpoint). Self-references and repeats (same from, to and via) are dropped.
+pub fn edges(references: &[Reference], book: &AddressBook) -> Vec<DependencyEdge> {
+    let mut edges: Vec<DependencyEdge> = Vec::new();
+    for r in references {
+        let (to, service) = match &r.callee {
+            Callee::Service { namespace, name } => {
+                let backend = book.service(namespace, name).and_then(|s| s.backend.clone());
+                (
+                    backend.unwrap_or_else(|| ObjectRef::new(ObjectKind::Service, namespace.as_str(), name.as_str())),
+                    name.clone(),
+                )
+            }
+            Callee::Workload(owner) => (owner.clone(), String::new()),
+        };
+        if to == r.from || edges.iter().any(|e| e.from == r.from && e.to == to && e.via == r.via) {
+            continue;
+        }
+        edges.push(DependencyEdge { from: r.from.clone(), to, service, via: r.via.clone(), detail: r.detail.clone() });
+    }
+    edges
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{deployment, pod, service};
+
+    fn book() -> AddressBook {
+        let mut book = AddressBook::default();
+        let mut redis = service("shop", "cart-redis", Some(ObjectRef::deployment("shop", "cart-redis")), 1);
+        redis.cluster_ip = Some("10.96.3.4".into());
+        let shop = [
+            redis,
+            service("shop", "cart", Some(ObjectRef::deployment("shop", "cart")), 1),
+            service("shop", "payments", None, 0),
+        ];
+        let mut web = pod("shop", "web-5d4f8c7b9-abcde", "web", "node-1");
+        web.pod_ip = Some("10.244.1.9".into());
+        book.add_namespace("shop", &shop, &[web]);
+        let data =
+            [service("data", "orders-db", Some(ObjectRef::new(ObjectKind::StatefulSet, "data", "orders-db")), 1)];
+        book.add_namespace("data", &data, &[]);
+        book
+    }
+
+    #[test]
+    fn hosts_are_found_in_configuration_values() {
+        let cases: &[(&str, &[&str])] = &[
+            ("cart-redis:6379", &["cart-redis"]),
+            (
+                "postgres://app:s3cret@orders-db.data.svc.cluster.local:5432/orders?sslmode=disable",
+                &["orders-db.data.svc.cluster.local"],
+            ),
+            ("redis://cart-redis", &["cart-redis"]),
+            ("http://cart/api/v1", &["cart"]),
+            ("a:1, b:2;c", &["a", "b", "c"]),
+            ("orders-db", &["orders-db"]),
+            ("info", &["info"]),
+            ("key=value:with:colons", &[]),
+            ("", &[]),
+        ];
+        for (value, want) in cases {
+            assert_eq!(hosts_in_value(value), *want, "{value}");
+        }
+    }
+
+    #[test]
+    fn hosts_are_found_in_log_lines_of_real_software() {
+        let cases: &[(&str, &[&str])] = &[
+            ("dial tcp 10.96.3.4:6379: connect: connection refused", &["10.96.3.4"]),
+            ("Error: connect ECONNREFUSED cart-redis:6379", &["cart-redis"]),
+            ("dial tcp: lookup cart-redis on 10.96.0.10:53: no such host", &["10.96.0.10", "cart-redis"]),
+            (
+                r#"psql: error: connection to server at "orders-db" (10.96.4.5), port 5432 failed: Connection refused"#,
+                &["10.96.4.5", "orders-db"],
+            ),
+            ("GET http://cart/api/items 503", &["cart"]),
+            ("2026-03-01 12:00:01 INFO cart started in 1.2s", &[]),
+        ];
+        for (line, want) in cases {
+            let mut got = hosts_in_log_line(line);
+            got.sort();
+            let mut want = want.to_vec();
+            want.sort();
+            assert_eq!(got, want, "{line}");
+        }
+    }
+
+    #[test]
+    fn lookups_match_names_dns_names_and_addresses() {
+        let book = book();
+        let svc = |ns: &str, name: &str| Some(Callee::Service { namespace: ns.into(), name: name.into() });
+        let cases = [
+            ("cart-redis", "shop", svc("shop", "cart-redis")),
+            ("CART-REDIS", "shop", svc("shop", "cart-redis")),
+            ("cart-redis", "data", None),
+            ("orders-db.data", "shop", svc("data", "orders-db")),
+            ("orders-db.data.svc.cluster.local", "shop", svc("data", "orders-db")),
+            ("orders-db.data.svc.corp.example.", "shop", svc("data", "orders-db")),
+            ("search.catalog.svc.cluster.local", "shop", svc("catalog", "search")),
+            ("missing.data.svc.cluster.local", "shop", None),
+            ("10.96.3.4", "shop", svc("shop", "cart-redis")),
+            ("10.244.1.9", "shop", Some(Callee::Workload(ObjectRef::deployment("shop", "web")))),
+            ("10.0.0.1", "shop", None),
+            ("example.com", "shop", None),
+            ("api.example.com", "shop", None),
+            ("info", "shop", None),
+        ];
+        for (host, ns, want) in cases {
+            assert_eq!(book.lookup(host, ns), want, "{host} from {ns}");
+        }
+    }
+
+    #[test]
+    fn edges_come_from_env_and_logs_and_resolve_to_backends() {
+        let book = book();
+        let cart = deployment(
+            "shop",
+            "cart",
+            &[
+                ("REDIS_ADDR", "cart-redis:6379"),
+                ("DATABASE_URL", "postgres://orders-db.data.svc.cluster.local:5432/orders"),
+                ("PAYMENTS_URL", "http://payments"),
+                ("SELF", "http://cart"),
+                ("LOG_LEVEL", "info"),
+            ],
+        );
+        let mut references = from_config(&cart, &book);
+        references.extend(from_logs(
+            &cart.workload,
+            ["started", "dial tcp 10.96.3.4:6379: connect: connection refused", "dial tcp 10.96.3.4:6379: i/o timeout"],
+            &book,
+        ));
+        let edges = edges(&references, &book);
+        let summary: Vec<(String, &str, DependencyVia)> =
+            edges.iter().map(|e| (e.to.to_string(), e.service.as_str(), e.via.clone())).collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("StatefulSet/data/orders-db".to_string(), "orders-db", DependencyVia::Config),
+                ("Service/shop/payments".to_string(), "payments", DependencyVia::Config),
+                ("Deployment/shop/cart-redis".to_string(), "cart-redis", DependencyVia::Config),
+                ("Deployment/shop/cart-redis".to_string(), "cart-redis", DependencyVia::Log),
+            ]
+        );
+        assert_eq!(edges[2].detail, "app env REDIS_ADDR=cart-redis:6379");
+        assert_eq!(edges[3].detail, "dial tcp 10.96.3.4:6379: connect: connection refused");
+    }
+}
