@@ -13,6 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::clock::LabClock;
+use crate::controllers::Ctx;
 use crate::controllers::cache::Caches;
 use crate::controllers::deployment::DeploymentController;
 use crate::controllers::endpoints::EndpointsController;
@@ -20,7 +21,6 @@ use crate::controllers::events::EventRecorder;
 use crate::controllers::node_lifecycle::{Leases, LifecycleTimings, NodeLifecycleController};
 use crate::controllers::replicaset::ReplicaSetController;
 use crate::controllers::scheduler::Scheduler;
-use crate::controllers::Ctx;
 use crate::kubelet::{Kubelet, NodeConfig, NodeControl};
 use crate::logs::LogStore;
 use crate::runtime::ProcessModel;

@@ -6,10 +6,10 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::{Ctx, api_time};
 use super::cache::Entry;
 use super::pods::{is_ready, node_name, phase};
 use super::selector::map_matches;
+use super::{Ctx, api_time};
 use crate::store::Kind;
 
 /// Set on the Endpoints this controller writes (as the real one does).
@@ -129,7 +129,8 @@ fn subsets(service: &Service, selector: &BTreeMap<String, String>, pods: &[&Entr
                 subset.insert("addresses".into(), Value::Array(ready.into_iter().map(|(_, a)| a).collect()));
             }
             if !not_ready.is_empty() {
-                subset.insert("notReadyAddresses".into(), Value::Array(not_ready.into_iter().map(|(_, a)| a).collect()));
+                subset
+                    .insert("notReadyAddresses".into(), Value::Array(not_ready.into_iter().map(|(_, a)| a).collect()));
             }
             if ports.as_array().is_some_and(|p| !p.is_empty()) {
                 subset.insert("ports".into(), ports);

@@ -215,11 +215,8 @@ impl EventRecorder {
         self.recorded.retain(|_, r| now.duration_since(r.last) < EVENT_TTL);
         let (events, _) = store.list(Kind::Event, None);
         for event in events {
-            let last = event
-                .value
-                .get("lastTimestamp")
-                .and_then(Value::as_str)
-                .and_then(|t| t.parse::<Timestamp>().ok());
+            let last =
+                event.value.get("lastTimestamp").and_then(Value::as_str).and_then(|t| t.parse::<Timestamp>().ok());
             if last.is_some_and(|last| now.duration_since(last) >= EVENT_TTL) {
                 let _ = store.delete(Kind::Event, event.namespace(), event.name());
             }

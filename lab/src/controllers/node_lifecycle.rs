@@ -198,7 +198,12 @@ fn mark_unknown(ctx: &mut Ctx<'_>, node: &Entry<Node>) {
 fn mark_pods_not_ready(ctx: &mut Ctx<'_>, pods: &[&Entry<Pod>]) {
     let now = api_time(ctx.now);
     for pod in pods {
-        let ready = pod.typed.status.as_ref().and_then(|s| s.conditions.as_ref()).and_then(|c| c.iter().find(|c| c.type_ == "Ready"));
+        let ready = pod
+            .typed
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|c| c.iter().find(|c| c.type_ == "Ready"));
         if ready.is_none_or(|c| c.status == "False") {
             continue;
         }
@@ -213,7 +218,15 @@ fn mark_pods_not_ready(ctx: &mut Ctx<'_>, pods: &[&Entry<Pod>]) {
         });
         if written.is_ok() {
             let involved = Involved::of(Kind::Pod, &pod.object);
-            ctx.events.record(ctx.store, ctx.now, &NODE_CONTROLLER, &involved, EventType::Warning, "NodeNotReady", "Node is not ready");
+            ctx.events.record(
+                ctx.store,
+                ctx.now,
+                &NODE_CONTROLLER,
+                &involved,
+                EventType::Warning,
+                "NodeNotReady",
+                "Node is not ready",
+            );
         }
     }
 }
@@ -239,7 +252,8 @@ fn sync_taints(ctx: &mut Ctx<'_>, node: &Entry<Node>, ready: Option<&str>) {
         .collect();
     for (key, effect) in &wanted {
         if !next.iter().any(|t| t.key == *key && t.effect == *effect) {
-            let time_added = (*effect == "NoExecute").then(|| k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(second(ctx.now)));
+            let time_added =
+                (*effect == "NoExecute").then(|| k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(second(ctx.now)));
             next.push(Taint { key: (*key).into(), value: None, effect: (*effect).into(), time_added });
         }
     }
@@ -265,8 +279,15 @@ fn second(t: Timestamp) -> Timestamp {
 
 /// The taint eviction controller for one node.
 fn evict_intolerant(ctx: &mut Ctx<'_>, node: &Entry<Node>, pods: &[&Entry<Pod>]) {
-    let taints: Vec<&Taint> =
-        node.typed.spec.as_ref().and_then(|s| s.taints.as_ref()).into_iter().flatten().filter(|t| t.effect == "NoExecute").collect();
+    let taints: Vec<&Taint> = node
+        .typed
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|t| t.effect == "NoExecute")
+        .collect();
     if taints.is_empty() {
         return;
     }
@@ -304,19 +325,30 @@ fn evict_intolerant(ctx: &mut Ctx<'_>, node: &Entry<Node>, pods: &[&Entry<Pod>])
 fn evict(ctx: &mut Ctx<'_>, pod: &Entry<Pod>) {
     let now = api_time(ctx.now);
     let _ = ctx.store.modify(Kind::Pod, Some(pod.namespace()), pod.name(), |object| {
-        set_condition(object, json!({
-            "type": "DisruptionTarget",
-            "status": "True",
-            "lastProbeTime": null,
-            "lastTransitionTime": now,
-            "reason": "DeletionByTaintManager",
-            "message": "Taint manager: deleting due to NoExecute taint",
-        }));
+        set_condition(
+            object,
+            json!({
+                "type": "DisruptionTarget",
+                "status": "True",
+                "lastProbeTime": null,
+                "lastTransitionTime": now,
+                "reason": "DeletionByTaintManager",
+                "message": "Taint manager: deleting due to NoExecute taint",
+            }),
+        );
         Ok(())
     });
     if ctx.store.delete_with(Kind::Pod, Some(pod.namespace()), pod.name(), &DeleteOptions::default()).is_ok() {
         let involved = Involved::of(Kind::Pod, &pod.object);
         let message = format!("Marking for deletion Pod {}/{}", pod.namespace(), pod.name());
-        ctx.events.record(ctx.store, ctx.now, &TAINT_EVICTION, &involved, EventType::Normal, "TaintManagerEviction", message);
+        ctx.events.record(
+            ctx.store,
+            ctx.now,
+            &TAINT_EVICTION,
+            &involved,
+            EventType::Normal,
+            "TaintManagerEviction",
+            message,
+        );
     }
 }

@@ -63,7 +63,10 @@ pub fn node_name(pod: &Pod) -> Option<&str> {
 }
 
 pub fn restart_count(pod: &Pod) -> i32 {
-    pod.status.as_ref().and_then(|s| s.container_statuses.as_ref()).map_or(0, |c| c.iter().map(|c| c.restart_count).sum())
+    pod.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .map_or(0, |c| c.iter().map(|c| c.restart_count).sum())
 }
 
 /// The order in which a ReplicaSet deletes surplus pods (`controller.ActivePods`): first unscheduled,
@@ -76,7 +79,8 @@ pub fn deletion_order(a: &Pod, b: &Pod) -> Ordering {
         "Running" => 2,
         _ => 3,
     };
-    let ready_since = |p: &Pod| ready_condition(p).filter(|c| c.status == "True").and_then(|c| c.last_transition_time.clone());
+    let ready_since =
+        |p: &Pod| ready_condition(p).filter(|c| c.status == "True").and_then(|c| c.last_transition_time.clone());
     scheduled(a)
         .cmp(&scheduled(b))
         .then_with(|| phase_rank(a).cmp(&phase_rank(b)))

@@ -60,12 +60,28 @@ fn sync_replica_set(ctx: &mut Ctx<'_>, rs: &Entry<ReplicaSet>, pods: Vec<&Entry<
                     created += 1;
                     let involved = Involved::of(Kind::ReplicaSet, &rs.object);
                     let message = format!("Created pod: {name}");
-                    ctx.events.record(ctx.store, ctx.now, &SOURCE, &involved, EventType::Normal, "SuccessfulCreate", message);
+                    ctx.events.record(
+                        ctx.store,
+                        ctx.now,
+                        &SOURCE,
+                        &involved,
+                        EventType::Normal,
+                        "SuccessfulCreate",
+                        message,
+                    );
                 }
                 Err(error) => {
                     let involved = Involved::of(Kind::ReplicaSet, &rs.object);
                     let message = format!("Error creating: {error}");
-                    ctx.events.record(ctx.store, ctx.now, &SOURCE, &involved, EventType::Warning, "FailedCreate", message.clone());
+                    ctx.events.record(
+                        ctx.store,
+                        ctx.now,
+                        &SOURCE,
+                        &involved,
+                        EventType::Warning,
+                        "FailedCreate",
+                        message.clone(),
+                    );
                     failure = Some(message);
                     break;
                 }
@@ -75,11 +91,20 @@ fn sync_replica_set(ctx: &mut Ctx<'_>, rs: &Entry<ReplicaSet>, pods: Vec<&Entry<
         active.sort_by(|a, b| deletion_order(&a.typed, &b.typed));
         let surplus = (active.len() - desired).min(BURST);
         for pod in active.drain(..surplus) {
-            let deleted = ctx.store.delete_with(Kind::Pod, Some(pod.namespace()), pod.name(), &DeleteOptions::default());
+            let deleted =
+                ctx.store.delete_with(Kind::Pod, Some(pod.namespace()), pod.name(), &DeleteOptions::default());
             if deleted.is_ok() {
                 let involved = Involved::of(Kind::ReplicaSet, &rs.object);
                 let message = format!("Deleted pod: {}", pod.name());
-                ctx.events.record(ctx.store, ctx.now, &SOURCE, &involved, EventType::Normal, "SuccessfulDelete", message);
+                ctx.events.record(
+                    ctx.store,
+                    ctx.now,
+                    &SOURCE,
+                    &involved,
+                    EventType::Normal,
+                    "SuccessfulDelete",
+                    message,
+                );
             }
         }
     }
@@ -104,9 +129,12 @@ fn sync_replica_set(ctx: &mut Ctx<'_>, rs: &Entry<ReplicaSet>, pods: Vec<&Entry<
         "availableReplicas": available,
         "observedGeneration": rs.typed.metadata.generation.unwrap_or(1),
     });
-    let previous_failure = rs.object.value.pointer("/status/conditions").and_then(Value::as_array).and_then(|c| {
-        c.iter().find(|c| c.get("type").and_then(Value::as_str) == Some("ReplicaFailure")).cloned()
-    });
+    let previous_failure = rs
+        .object
+        .value
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|c| c.iter().find(|c| c.get("type").and_then(Value::as_str) == Some("ReplicaFailure")).cloned());
     if let Some(message) = failure {
         let since = previous_failure
             .as_ref()

@@ -11,10 +11,9 @@ pub fn scaled_value(value: Option<&IntOrString>, total: i32, round_up: bool) -> 
     match value.unwrap_or(&default) {
         IntOrString::Int(n) => Ok(*n),
         IntOrString::String(text) => {
-            let percent: i64 = text
-                .strip_suffix('%')
-                .and_then(|p| p.parse().ok())
-                .ok_or_else(|| format!("invalid value for IntOrString: invalid type: string is not a percentage: {text}"))?;
+            let percent: i64 = text.strip_suffix('%').and_then(|p| p.parse().ok()).ok_or_else(|| {
+                format!("invalid value for IntOrString: invalid type: string is not a percentage: {text}")
+            })?;
             let product = percent * i64::from(total);
             let value = if round_up { (product + 99) / 100 } else { product / 100 };
             Ok(value as i32)
@@ -130,7 +129,8 @@ mod tests {
     #[test]
     fn the_new_replica_set_scales_up_within_the_surge() {
         // (replicas, surge, all desired, new desired) -> new desired
-        let cases = [(3, 1, 3, 0, 1), (3, 1, 4, 1, 1), (3, 1, 3, 1, 2), (3, 0, 3, 0, 0), (3, 1, 1, 0, 3), (3, 1, 5, 4, 3)];
+        let cases =
+            [(3, 1, 3, 0, 1), (3, 1, 4, 1, 1), (3, 1, 3, 1, 2), (3, 0, 3, 0, 0), (3, 1, 1, 0, 3), (3, 1, 5, 4, 3)];
         for (replicas, surge, all, new, expected) in cases {
             assert_eq!(new_rs_replicas(replicas, surge, all, new), expected, "{replicas} {surge} {all} {new}");
         }

@@ -81,7 +81,8 @@ mod tests {
         }
         assert!(matches(&LabelSelector::default(), None));
         assert!(is_empty(&LabelSelector::default()));
-        let unknown = LabelSelector { match_expressions: Some(vec![expression("a", "Gt", &["1"])]), ..Default::default() };
+        let unknown =
+            LabelSelector { match_expressions: Some(vec![expression("a", "Gt", &["1"])]), ..Default::default() };
         assert!(!matches(&unknown, Some(&labels(&[("a", "2")]))));
     }
 

@@ -52,14 +52,28 @@ impl Terminated {
 pub enum Phase {
     /// Not created yet; the image comes first.
     NeedsImage,
-    Pulling { started: Timestamp, until: Timestamp },
+    Pulling {
+        started: Timestamp,
+        until: Timestamp,
+    },
     /// `ErrImagePull`, `ImagePullBackOff`, `ErrImageNeverPull`.
-    ImageError { reason: &'static str, message: String },
+    ImageError {
+        reason: &'static str,
+        message: String,
+    },
     /// `CreateContainerConfigError`: a ConfigMap, key or Secret the container needs is missing.
-    ConfigError { message: String },
-    Running { started_at: Timestamp, container_id: String },
+    ConfigError {
+        message: String,
+    },
+    Running {
+        started_at: Timestamp,
+        container_id: String,
+    },
     /// The instance ended. `reported`: its Terminated state has been shown once already.
-    Exited { terminated: Terminated, reported: bool },
+    Exited {
+        terminated: Terminated,
+        reported: bool,
+    },
 }
 
 #[derive(Debug, Clone)]

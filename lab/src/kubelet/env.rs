@@ -29,7 +29,12 @@ fn field(pod: &Pod, path: &str, pod_ip: &str) -> Option<String> {
 }
 
 /// The resolved environment, or the kubelet's error message.
-pub fn resolve(container: &Container, pod: &Pod, maps: &ConfigMaps, pod_ip: &str) -> Result<BTreeMap<String, String>, String> {
+pub fn resolve(
+    container: &Container,
+    pod: &Pod,
+    maps: &ConfigMaps,
+    pod_ip: &str,
+) -> Result<BTreeMap<String, String>, String> {
     let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
     let mut env = BTreeMap::new();
     for source in container.env_from.iter().flatten() {
@@ -69,7 +74,10 @@ pub fn resolve(container: &Container, pod: &Pod, maps: &ConfigMaps, pod_ip: &str
                     }
                     None if optional => {}
                     None => {
-                        return Err(format!("couldn't find key {} in ConfigMap {namespace}/{}", selector.key, selector.name));
+                        return Err(format!(
+                            "couldn't find key {} in ConfigMap {namespace}/{}",
+                            selector.key, selector.name
+                        ));
                     }
                 },
                 None if optional => {}
@@ -107,7 +115,8 @@ mod tests {
 
     #[test]
     fn environment_resolves_config_maps_and_fields() {
-        let map: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "cart"}, "data": {"POOL": "10"}})).unwrap();
+        let map: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": "cart"}, "data": {"POOL": "10"}})).unwrap();
         let maps: ConfigMaps = [(("shop".to_string(), "cart".to_string()), Arc::new(map))].into();
         let c = container(json!([
             {"name": "A", "value": "1"},
@@ -129,10 +138,12 @@ mod tests {
         let maps = ConfigMaps::new();
         let c = container(json!([{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "absent", "key": "k"}}}]));
         assert_eq!(resolve(&c, &pod(), &maps, "ip"), Err("configmap \"absent\" not found".into()));
-        let optional =
-            container(json!([{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "absent", "key": "k", "optional": true}}}]));
+        let optional = container(
+            json!([{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "absent", "key": "k", "optional": true}}}]),
+        );
         assert_eq!(resolve(&optional, &pod(), &maps, "ip"), Ok(BTreeMap::new()));
-        let secret = container(json!([{"name": "X", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}]));
+        let secret =
+            container(json!([{"name": "X", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}]));
         assert_eq!(resolve(&secret, &pod(), &maps, "ip"), Err("secret \"db\" not found".into()));
     }
 }

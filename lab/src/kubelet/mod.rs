@@ -30,8 +30,8 @@ use crate::controllers::pods::node_name;
 use crate::logs::LogStore;
 use crate::runtime::{ContainerInfo, ContainerKey, Exit, ProcessModel};
 use crate::store::Kind;
-pub use node::NodeConfig;
 use node::NodeAgent;
+pub use node::NodeConfig;
 use pod_worker::{Next, PodWorker, SyncEnv};
 
 /// Requests from outside the kubelet (the fault engine), applied at the start of the next tick.
@@ -96,9 +96,19 @@ impl std::fmt::Debug for Kubelet {
 }
 
 impl Kubelet {
-    pub fn new(nodes: Vec<NodeConfig>, version: &str, model: Box<dyn ProcessModel>, logs: Arc<LogStore>, seed: u64) -> Self {
+    pub fn new(
+        nodes: Vec<NodeConfig>,
+        version: &str,
+        model: Box<dyn ProcessModel>,
+        logs: Arc<LogStore>,
+        seed: u64,
+    ) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let agents = nodes.into_iter().enumerate().map(|(i, config)| NodeAgent::new(config, i as u32 + 1, version, &mut rng)).collect();
+        let agents = nodes
+            .into_iter()
+            .enumerate()
+            .map(|(i, config)| NodeAgent::new(config, i as u32 + 1, version, &mut rng))
+            .collect();
         Self { agents, workers: HashMap::new(), model, logs, rng, running: Vec::new(), running_pods: Vec::new() }
     }
 
@@ -211,7 +221,13 @@ impl Kubelet {
     }
 
     /// Steps the model over every running container of running nodes, in a stable order.
-    fn step_model(&mut self, ctx: &mut Ctx<'_>, dt: Duration, pods: &HashMap<&str, &Entry<Pod>>, config_maps: &env::ConfigMaps) {
+    fn step_model(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        dt: Duration,
+        pods: &HashMap<&str, &Entry<Pod>>,
+        config_maps: &env::ConfigMaps,
+    ) {
         let mut wanted: Vec<(ContainerKey, String)> = Vec::new();
         for (uid, worker) in &self.workers {
             let running_node = self.agent_index(&worker.node).is_some_and(|i| self.agents[i].running);

@@ -160,7 +160,12 @@ impl NodeAgent {
             })
         };
         json!([
-            condition("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+            condition(
+                "MemoryPressure",
+                "False",
+                "KubeletHasSufficientMemory",
+                "kubelet has sufficient memory available"
+            ),
             condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
             condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
             condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
@@ -298,7 +303,12 @@ impl NodeAgent {
             let message = format!("Node {} status is now: {state}", self.name());
             self.event(ctx, EventType::Normal, state, message);
         }
-        self.event(ctx, EventType::Normal, "NodeAllocatableEnforced", "Updated Node Allocatable limit across pods".into());
+        self.event(
+            ctx,
+            EventType::Normal,
+            "NodeAllocatableEnforced",
+            "Updated Node Allocatable limit across pods".into(),
+        );
         let message = format!("Node {} status is now: NodeReady", self.name());
         self.event(ctx, EventType::Normal, "NodeReady", message);
     }

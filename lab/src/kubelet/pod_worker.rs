@@ -92,7 +92,15 @@ impl PodWorker {
         }
     }
 
-    fn event(&self, env: &mut SyncEnv<'_, '_>, pod: &Entry<Pod>, container: &str, kind: EventType, reason: &str, message: String) {
+    fn event(
+        &self,
+        env: &mut SyncEnv<'_, '_>,
+        pod: &Entry<Pod>,
+        container: &str,
+        kind: EventType,
+        reason: &str,
+        message: String,
+    ) {
         let source = Source::kubelet(&self.node);
         let involved = Involved::container(&pod.object, container);
         env.ctx.events.record(env.ctx.store, env.ctx.now, &source, &involved, kind, reason, message);
@@ -142,7 +150,14 @@ impl PodWorker {
         }
     }
 
-    fn advance(&mut self, env: &mut SyncEnv<'_, '_>, pod: &Entry<Pod>, index: usize, spec: &ContainerSpec, now: Timestamp) {
+    fn advance(
+        &mut self,
+        env: &mut SyncEnv<'_, '_>,
+        pod: &Entry<Pod>,
+        index: usize,
+        spec: &ContainerSpec,
+        now: Timestamp,
+    ) {
         match self.containers[index].phase.clone() {
             Phase::Running { .. } => {}
             Phase::Exited { terminated, reported } => {
@@ -158,7 +173,8 @@ impl PodWorker {
                 }
                 let container = &mut self.containers[index];
                 if container.backoff.is_in_backoff_since(terminated.finished_at, now) {
-                    let due = container.last_backoff_event.is_none_or(|at| now.duration_since(at) >= BACKOFF_EVENT_EVERY);
+                    let due =
+                        container.last_backoff_event.is_none_or(|at| now.duration_since(at) >= BACKOFF_EVENT_EVERY);
                     if due {
                         container.last_backoff_event = Some(now);
                         let name = container.name.clone();
@@ -182,7 +198,14 @@ impl PodWorker {
         }
     }
 
-    fn start_when_image_ready(&mut self, env: &mut SyncEnv<'_, '_>, pod: &Entry<Pod>, index: usize, spec: &ContainerSpec, now: Timestamp) {
+    fn start_when_image_ready(
+        &mut self,
+        env: &mut SyncEnv<'_, '_>,
+        pod: &Entry<Pod>,
+        index: usize,
+        spec: &ContainerSpec,
+        now: Timestamp,
+    ) {
         let container = &self.containers[index];
         let image = container.image.clone();
         let name = container.name.clone();
@@ -190,7 +213,8 @@ impl PodWorker {
         match container.pull_policy.as_str() {
             "Never" if !present => {
                 let message = format!("Container image \"{image}\" is not present with pull policy of Never");
-                self.containers[index].phase = Phase::ImageError { reason: "ErrImageNeverPull", message: message.clone() };
+                self.containers[index].phase =
+                    Phase::ImageError { reason: "ErrImageNeverPull", message: message.clone() };
                 self.event(env, pod, &name, EventType::Warning, "ErrImageNeverPull", message);
                 return;
             }
@@ -205,19 +229,33 @@ impl PodWorker {
         if self.containers[index].pull_backoff.is_in_backoff_since_update(now) {
             let container = &mut self.containers[index];
             let was_erring = matches!(container.phase, Phase::ImageError { reason: "ErrImagePull", .. });
-            let due = was_erring || container.last_backoff_event.is_none_or(|at| now.duration_since(at) >= BACKOFF_EVENT_EVERY);
-            container.phase =
-                Phase::ImageError { reason: "ImagePullBackOff", message: format!("Back-off pulling image \"{image}\"") };
+            let due = was_erring
+                || container.last_backoff_event.is_none_or(|at| now.duration_since(at) >= BACKOFF_EVENT_EVERY);
+            container.phase = Phase::ImageError {
+                reason: "ImagePullBackOff",
+                message: format!("Back-off pulling image \"{image}\""),
+            };
             if due {
                 container.last_backoff_event = Some(now);
-                self.event(env, pod, &name, EventType::Normal, "BackOff", format!("Back-off pulling image \"{image}\""));
+                self.event(
+                    env,
+                    pod,
+                    &name,
+                    EventType::Normal,
+                    "BackOff",
+                    format!("Back-off pulling image \"{image}\""),
+                );
                 self.event(env, pod, &name, EventType::Warning, "Failed", "Error: ImagePullBackOff".into());
             }
             return;
         }
         self.event(env, pod, &name, EventType::Normal, "Pulling", format!("Pulling image \"{image}\""));
         let jitter = env.rng.random_range(0.8..1.2);
-        let duration = if present { Duration::from_millis(env.rng.random_range(150..700)) } else { images::pull_duration(&image, jitter) };
+        let duration = if present {
+            Duration::from_millis(env.rng.random_range(150..700))
+        } else {
+            images::pull_duration(&image, jitter)
+        };
         let until = now + SignedDuration::try_from(duration).unwrap_or(SignedDuration::ZERO);
         self.containers[index].phase = Phase::Pulling { started: now, until };
         // A pull of an image already on the node is over within the same sync.
@@ -226,7 +264,15 @@ impl PodWorker {
         }
     }
 
-    fn finish_pull(&mut self, env: &mut SyncEnv<'_, '_>, pod: &Entry<Pod>, index: usize, spec: &ContainerSpec, started: Timestamp, now: Timestamp) {
+    fn finish_pull(
+        &mut self,
+        env: &mut SyncEnv<'_, '_>,
+        pod: &Entry<Pod>,
+        index: usize,
+        spec: &ContainerSpec,
+        started: Timestamp,
+        now: Timestamp,
+    ) {
         let image = self.containers[index].image.clone();
         let name = self.containers[index].name.clone();
         match env.model.pull(&image) {
@@ -242,7 +288,14 @@ impl PodWorker {
                 self.create_and_start(env, pod, index, spec, env.ctx.now);
             }
             PullResult::NotFound { message } => {
-                self.event(env, pod, &name, EventType::Warning, "Failed", format!("Failed to pull image \"{image}\": {message}"));
+                self.event(
+                    env,
+                    pod,
+                    &name,
+                    EventType::Warning,
+                    "Failed",
+                    format!("Failed to pull image \"{image}\": {message}"),
+                );
                 self.event(env, pod, &name, EventType::Warning, "Failed", "Error: ErrImagePull".into());
                 let container = &mut self.containers[index];
                 container.pull_backoff.next(env.ctx.now, env.ctx.now);
@@ -251,7 +304,14 @@ impl PodWorker {
         }
     }
 
-    fn create_and_start(&mut self, env: &mut SyncEnv<'_, '_>, pod: &Entry<Pod>, index: usize, spec: &ContainerSpec, now: Timestamp) {
+    fn create_and_start(
+        &mut self,
+        env: &mut SyncEnv<'_, '_>,
+        pod: &Entry<Pod>,
+        index: usize,
+        spec: &ContainerSpec,
+        now: Timestamp,
+    ) {
         let name = self.containers[index].name.clone();
         let environment = match env::resolve(spec, &pod.typed, env.config_maps, &self.ip) {
             Ok(environment) => environment,
@@ -305,7 +365,9 @@ impl PodWorker {
         let container = &mut self.containers[index];
         container.phase = match started {
             Ok(()) => Phase::Running { started_at: now, container_id },
-            Err(exit) => Phase::Exited { terminated: Terminated::from_exit(&exit, now, now, &container_id), reported: false },
+            Err(exit) => {
+                Phase::Exited { terminated: Terminated::from_exit(&exit, now, now, &container_id), reported: false }
+            }
         };
     }
 
@@ -317,15 +379,19 @@ impl PodWorker {
         let name = self.containers[index].name.clone();
         let limit = self.containers[index].info.as_ref().and_then(|i| i.memory_limit_bytes);
         if let Some(exit) = &observation.exit {
-            self.containers[index].phase =
-                Phase::Exited { terminated: Terminated::from_exit(exit, started_at, now, &container_id), reported: false };
+            self.containers[index].phase = Phase::Exited {
+                terminated: Terminated::from_exit(exit, started_at, now, &container_id),
+                reported: false,
+            };
             return;
         }
         if limit.is_some_and(|limit| observation.memory_working_set_bytes > limit) {
             env.model.stop(&observation.key, now, "OOMKilled");
             let exit = Exit { code: 137, reason: "OOMKilled".into(), message: None };
-            self.containers[index].phase =
-                Phase::Exited { terminated: Terminated::from_exit(&exit, started_at, now, &container_id), reported: false };
+            self.containers[index].phase = Phase::Exited {
+                terminated: Terminated::from_exit(&exit, started_at, now, &container_id),
+                reported: false,
+            };
             return;
         }
         let ip = self.ip.clone();
@@ -357,8 +423,10 @@ impl PodWorker {
             self.event(env, pod, &name, EventType::Normal, "Killing", message);
             env.model.stop(&observation.key, now, "Killing");
             let exit = Exit { code: 143, reason: "Error".into(), message: None };
-            self.containers[index].phase =
-                Phase::Exited { terminated: Terminated::from_exit(&exit, started_at, now, &container_id), reported: false };
+            self.containers[index].phase = Phase::Exited {
+                terminated: Terminated::from_exit(&exit, started_at, now, &container_id),
+                reported: false,
+            };
         }
     }
 
@@ -368,13 +436,17 @@ impl PodWorker {
         let now = env.ctx.now;
         if self.stopped_at.is_none() {
             for index in 0..self.containers.len() {
-                let Phase::Running { started_at, container_id } = self.containers[index].phase.clone() else { continue };
+                let Phase::Running { started_at, container_id } = self.containers[index].phase.clone() else {
+                    continue;
+                };
                 let name = self.containers[index].name.clone();
                 self.event(env, pod, &name, EventType::Normal, "Killing", format!("Stopping container {name}"));
                 env.model.stop(&self.key(&name), now, "Killing");
                 let exit = Exit { code: 0, reason: "Completed".into(), message: None };
-                self.containers[index].phase =
-                    Phase::Exited { terminated: Terminated::from_exit(&exit, started_at, now, &container_id), reported: true };
+                self.containers[index].phase = Phase::Exited {
+                    terminated: Terminated::from_exit(&exit, started_at, now, &container_id),
+                    reported: true,
+                };
             }
             self.stopped_at = Some(now);
             if now < deadline {
@@ -391,8 +463,10 @@ impl PodWorker {
             let key = self.key(&self.containers[index].name);
             model.stop(&key, now, "NodeShutdown");
             let exit = Exit { code: 255, reason: "Unknown".into(), message: None };
-            self.containers[index].phase =
-                Phase::Exited { terminated: Terminated::from_exit(&exit, started_at, now, &container_id), reported: false };
+            self.containers[index].phase = Phase::Exited {
+                terminated: Terminated::from_exit(&exit, started_at, now, &container_id),
+                reported: false,
+            };
         }
     }
 
@@ -409,8 +483,13 @@ impl PodWorker {
     pub fn kill_container(&mut self, model: &mut dyn ProcessModel, name: &str, exit: Exit, now: Timestamp) {
         let Some(container) = self.containers.iter_mut().find(|c| c.name == name) else { return };
         let Phase::Running { started_at, container_id } = container.phase.clone() else { return };
-        model.stop(&ContainerKey { namespace: self.namespace.clone(), pod: self.name.clone(), container: name.into() }, now, &exit.reason);
-        container.phase = Phase::Exited { terminated: Terminated::from_exit(&exit, started_at, now, &container_id), reported: false };
+        model.stop(
+            &ContainerKey { namespace: self.namespace.clone(), pod: self.name.clone(), container: name.into() },
+            now,
+            &exit.reason,
+        );
+        container.phase =
+            Phase::Exited { terminated: Terminated::from_exit(&exit, started_at, now, &container_id), reported: false };
     }
 }
 

@@ -163,7 +163,11 @@ mod tests {
 
     fn http_probe(delay: i32, period: i32, failures: i32) -> Probe {
         Probe {
-            http_get: Some(HTTPGetAction { path: Some("/healthz".into()), port: IntOrString::Int(8080), ..Default::default() }),
+            http_get: Some(HTTPGetAction {
+                path: Some("/healthz".into()),
+                port: IntOrString::Int(8080),
+                ..Default::default()
+            }),
             initial_delay_seconds: Some(delay),
             period_seconds: Some(period),
             failure_threshold: Some(failures),

@@ -113,7 +113,9 @@ pub fn build(worker: &mut PodWorker, host_ip: &str, now: Timestamp) -> Map<Strin
         .iter()
         .map(|c| {
             let restarts = match &c.phase {
-                Phase::Exited { terminated, .. } => worker.restarts(terminated.exit_code) && worker.stopped_at.is_none(),
+                Phase::Exited { terminated, .. } => {
+                    worker.restarts(terminated.exit_code) && worker.stopped_at.is_none()
+                }
                 _ => false,
             };
             c.status(&label, restarts, now)
@@ -138,9 +140,8 @@ pub fn up_to_date(current: &Value, fields: &Map<String, Value>) -> bool {
         if key == "conditions" {
             let stored = status.get("conditions").and_then(Value::as_array);
             let wanted = value.as_array();
-            return wanted.is_some_and(|wanted| {
-                wanted.iter().all(|w| stored.is_some_and(|s| s.iter().any(|c| c == w)))
-            });
+            return wanted
+                .is_some_and(|wanted| wanted.iter().all(|w| stored.is_some_and(|s| s.iter().any(|c| c == w))));
         }
         status.get(key) == Some(value)
     })

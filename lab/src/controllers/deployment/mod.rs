@@ -95,13 +95,7 @@ impl DeploymentController {
         for deployment in &deployments {
             let mut mine = owned.remove(deployment.uid()).unwrap_or_default();
             mine.extend(adopt(ctx, deployment, &mut orphans));
-            let recreate = deployment
-                .typed
-                .spec
-                .strategy
-                .as_ref()
-                .and_then(|s| s.type_.as_deref())
-                == Some("Recreate");
+            let recreate = deployment.typed.spec.strategy.as_ref().and_then(|s| s.type_.as_deref()) == Some("Recreate");
             if recreate && pods.is_none() {
                 pods = Some(ctx.caches.pods.list(ctx.store));
             }
@@ -113,7 +107,11 @@ impl DeploymentController {
 }
 
 /// Orphaned ReplicaSets in the Deployment's namespace whose labels its selector matches become its own.
-fn adopt(ctx: &mut Ctx<'_>, deployment: &Entry<Deployment>, orphans: &mut Vec<Entry<ReplicaSet>>) -> Vec<Entry<ReplicaSet>> {
+fn adopt(
+    ctx: &mut Ctx<'_>,
+    deployment: &Entry<Deployment>,
+    orphans: &mut Vec<Entry<ReplicaSet>>,
+) -> Vec<Entry<ReplicaSet>> {
     let spec = &deployment.typed.spec;
     if selector::is_empty(&spec.selector) || deployment.typed.metadata.deletion_timestamp.is_some() {
         return Vec::new();
@@ -122,7 +120,9 @@ fn adopt(ctx: &mut Ctx<'_>, deployment: &Entry<Deployment>, orphans: &mut Vec<En
     let mut i = 0;
     while i < orphans.len() {
         let rs = &orphans[i];
-        if rs.namespace() == deployment.namespace() && selector::matches(&spec.selector, rs.typed.metadata.labels.as_ref()) {
+        if rs.namespace() == deployment.namespace()
+            && selector::matches(&spec.selector, rs.typed.metadata.labels.as_ref())
+        {
             let rs = orphans.remove(i);
             let reference = controller_reference(Kind::Deployment, &deployment.object);
             let written = ctx.store.modify(Kind::ReplicaSet, Some(rs.namespace()), rs.name(), |object| {
@@ -190,7 +190,11 @@ fn sync_deployment(
 
     owned.retain(|rs| rs.typed.metadata.deletion_timestamp.is_none());
     owned.sort_by(|a, b| {
-        a.typed.metadata.creation_timestamp.cmp(&b.typed.metadata.creation_timestamp).then_with(|| a.name().cmp(b.name()))
+        a.typed
+            .metadata
+            .creation_timestamp
+            .cmp(&b.typed.metadata.creation_timestamp)
+            .then_with(|| a.name().cmp(b.name()))
     });
     let template = &deployment.object.value["spec"]["template"];
     let mut new_rs: Option<Rs> = None;
@@ -211,7 +215,8 @@ fn sync_deployment(
     match new_rs.as_mut() {
         Some(rs) => {
             refresh_new_rs_annotations(ctx, deployment, rs, new_revision, desired, strategy.max_surge)?;
-            if status::get(&next_status_seed, status::PROGRESSING).is_none() && spec.progress_deadline_seconds.is_some() {
+            if status::get(&next_status_seed, status::PROGRESSING).is_none() && spec.progress_deadline_seconds.is_some()
+            {
                 let message = format!("Found new replica set \"{}\"", rs.name());
                 status::set(
                     &mut next_status_seed,
@@ -226,7 +231,14 @@ fn sync_deployment(
             } else {
                 rollout::new_rs_replicas(desired, strategy.max_surge, all_desired, 0)
             };
-            match create_new_rs(ctx, deployment, &mut next_status_seed, new_revision, initial, desired + strategy.max_surge)? {
+            match create_new_rs(
+                ctx,
+                deployment,
+                &mut next_status_seed,
+                new_revision,
+                initial,
+                desired + strategy.max_surge,
+            )? {
                 Some(rs) => {
                     if initial > 0 {
                         record_scaling(ctx, deployment, rs.name(), 0, initial);
@@ -235,7 +247,13 @@ fn sync_deployment(
                         let message = format!("Created new replica set \"{}\"", rs.name());
                         status::set(
                             &mut next_status_seed,
-                            status::condition(status::PROGRESSING, "True", status::NEW_REPLICA_SET_CREATED, message, ctx.now),
+                            status::condition(
+                                status::PROGRESSING,
+                                "True",
+                                status::NEW_REPLICA_SET_CREATED,
+                                message,
+                                ctx.now,
+                            ),
                         );
                     }
                     new_rs = Some(rs);
@@ -281,7 +299,14 @@ fn sync_deployment(
             ctx.now,
         );
         let failure = all.iter().find_map(|rs| {
-            rs.typed.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_.as_deref() == Some(status::REPLICA_FAILURE)).cloned()
+            rs.typed
+                .status
+                .as_ref()?
+                .conditions
+                .as_ref()?
+                .iter()
+                .find(|c| c.type_.as_deref() == Some(status::REPLICA_FAILURE))
+                .cloned()
         });
         match failure {
             Some(failure) => status::set(
@@ -316,7 +341,8 @@ fn write_status(
 ) -> crate::Result<()> {
     let status_value = serde_json::to_value(&next).map_err(|e| Error::Internal(e.to_string()))?;
     let revision_text = revision.map(|r| r.to_string());
-    let current_revision = deployment.object.value.pointer("/metadata/annotations").and_then(|a| a.get(REVISION)).and_then(Value::as_str);
+    let current_revision =
+        deployment.object.value.pointer("/metadata/annotations").and_then(|a| a.get(REVISION)).and_then(Value::as_str);
     let status_changed = deployment.object.value.get("status") != Some(&status_value);
     let revision_changed = revision_text.is_some() && revision_text.as_deref() != current_revision;
     if !status_changed && !revision_changed {
@@ -436,7 +462,8 @@ fn refresh_new_rs_annotations(
     desired: i32,
     max_surge: i32,
 ) -> crate::Result<()> {
-    let current: &Map<String, Value> = match rs.object.value.pointer("/metadata/annotations").and_then(Value::as_object) {
+    let current: &Map<String, Value> = match rs.object.value.pointer("/metadata/annotations").and_then(Value::as_object)
+    {
         Some(a) => a,
         None => &Map::new(),
     };
@@ -469,10 +496,11 @@ fn refresh_new_rs_annotations(
     if &wanted == current {
         return Ok(());
     }
-    let object = ctx.store.modify(Kind::ReplicaSet, Some(rs.object.namespace().unwrap_or_default()), rs.name(), |object| {
-        object_field(object, "metadata").insert("annotations".into(), Value::Object(wanted));
-        Ok(())
-    })?;
+    let object =
+        ctx.store.modify(Kind::ReplicaSet, Some(rs.object.namespace().unwrap_or_default()), rs.name(), |object| {
+            object_field(object, "metadata").insert("annotations".into(), Value::Object(wanted));
+            Ok(())
+        })?;
     if let Some(typed) = ctx.caches.replica_sets.parse(&object) {
         rs.typed = typed;
     }

@@ -87,7 +87,13 @@ pub fn calculate(previous: &DeploymentStatus, counts: &Counts, now: Timestamp) -
     if counts.available >= counts.desired - counts.max_unavailable {
         set(
             &mut status,
-            condition(AVAILABLE, "True", MINIMUM_REPLICAS_AVAILABLE, "Deployment has minimum availability.".into(), now),
+            condition(
+                AVAILABLE,
+                "True",
+                MINIMUM_REPLICAS_AVAILABLE,
+                "Deployment has minimum availability.".into(),
+                now,
+            ),
         );
     } else {
         set(
@@ -155,7 +161,8 @@ pub fn estimate_progress(
         let message = format!("{subject} has successfully progressed.");
         set(next, condition(PROGRESSING, "True", NEW_REPLICA_SET_AVAILABLE, message, now));
     } else if progressing(previous, next) {
-        let mut updated = condition(PROGRESSING, "True", REPLICA_SET_UPDATED, format!("{subject} is progressing."), now);
+        let mut updated =
+            condition(PROGRESSING, "True", REPLICA_SET_UPDATED, format!("{subject} is progressing."), now);
         if let Some(current) = current {
             if current.status.as_deref() == Some("True") {
                 updated.last_transition_time = current.last_transition_time;
@@ -195,7 +202,16 @@ mod tests {
 
     #[test]
     fn a_stalled_rollout_exceeds_its_progress_deadline() {
-        let counts = Counts { desired: 2, max_unavailable: 0, all_desired: 3, replicas: 3, updated: 1, ready: 2, available: 2, generation: 2 };
+        let counts = Counts {
+            desired: 2,
+            max_unavailable: 0,
+            all_desired: 3,
+            replicas: 3,
+            updated: 1,
+            ready: 2,
+            available: 2,
+            generation: 2,
+        };
         let mut previous = calculate(&DeploymentStatus::default(), &counts, t(0));
         set(&mut previous, condition(PROGRESSING, "True", NEW_REPLICA_SET_CREATED, "Created".into(), t(0)));
         // Nothing changes for 601 s.
@@ -210,7 +226,16 @@ mod tests {
 
     #[test]
     fn a_finished_rollout_reports_the_new_replica_set_available() {
-        let counts = Counts { desired: 2, max_unavailable: 0, all_desired: 2, replicas: 2, updated: 2, ready: 2, available: 2, generation: 1 };
+        let counts = Counts {
+            desired: 2,
+            max_unavailable: 0,
+            all_desired: 2,
+            replicas: 2,
+            updated: 2,
+            ready: 2,
+            available: 2,
+            generation: 1,
+        };
         let previous = DeploymentStatus::default();
         let mut next = calculate(&previous, &counts, t(5));
         estimate_progress(&previous, &mut next, &counts, Some(600), Some("web-abc"), "web", t(5));

@@ -105,9 +105,10 @@ fn requirement_matches(requirement: &NodeRequirement, labels: &BTreeMap<String, 
         "Exists" => value.is_some(),
         "DoesNotExist" => value.is_none(),
         "Gt" | "Lt" => {
-            let (Some(v), Some(bound)) =
-                (value.and_then(|v| v.parse::<i64>().ok()), requirement.values.first().and_then(|b| b.parse::<i64>().ok()))
-            else {
+            let (Some(v), Some(bound)) = (
+                value.and_then(|v| v.parse::<i64>().ok()),
+                requirement.values.first().and_then(|b| b.parse::<i64>().ok()),
+            ) else {
                 return false;
             };
             if requirement.operator == "Gt" { v > bound } else { v < bound }
@@ -163,8 +164,11 @@ pub fn score(pod: &PodDemand, node: &NodeView, siblings_on_node: u64, max_siblin
     let memory = fraction(node.requested_memory_bytes + pod.memory_bytes, node.allocatable_memory_bytes);
     let least_allocated = ((1.0 - cpu) + (1.0 - memory)) / 2.0 * 100.0;
     let balanced = (1.0 - (cpu - memory).abs()) * 100.0;
-    let spread =
-        if max_siblings == 0 { 100.0 } else { (max_siblings - siblings_on_node.min(max_siblings)) as f64 / max_siblings as f64 * 100.0 };
+    let spread = if max_siblings == 0 {
+        100.0
+    } else {
+        (max_siblings - siblings_on_node.min(max_siblings)) as f64 / max_siblings as f64 * 100.0
+    };
     (least_allocated + balanced + 2.0 * spread).round() as i64
 }
 
@@ -260,7 +264,8 @@ mod tests {
         let full = NodeView { requested_cpu_millis: 1800, requested_memory_bytes: 4 << 30, ..node("c") };
         assert_eq!(filter(&pod, &full), Err(vec![Unfit::InsufficientCpu, Unfit::InsufficientMemory]));
 
-        let unreachable = NodeView { taints: vec![taint("node.kubernetes.io/unreachable", None, "NoExecute")], ..node("d") };
+        let unreachable =
+            NodeView { taints: vec![taint("node.kubernetes.io/unreachable", None, "NoExecute")], ..node("d") };
         assert_eq!(
             filter(&pod, &unreachable),
             Err(vec![Unfit::UntoleratedTaint { key: "node.kubernetes.io/unreachable".into(), value: String::new() }])
@@ -288,8 +293,11 @@ mod tests {
 
     #[test]
     fn the_failed_scheduling_message_reads_like_the_schedulers() {
-        let failures =
-            vec![vec![Unfit::Unschedulable], vec![Unfit::InsufficientCpu], vec![Unfit::InsufficientCpu, Unfit::InsufficientMemory]];
+        let failures = vec![
+            vec![Unfit::Unschedulable],
+            vec![Unfit::InsufficientCpu],
+            vec![Unfit::InsufficientCpu, Unfit::InsufficientMemory],
+        ];
         assert_eq!(
             failed_scheduling_message(3, &failures),
             "0/3 nodes are available: 1 Insufficient memory, 1 node(s) were unschedulable, 2 Insufficient cpu. \

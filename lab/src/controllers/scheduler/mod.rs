@@ -124,14 +124,17 @@ impl Scheduler {
         let now = api_time(ctx.now);
         let condition_message = message.clone();
         let _ = ctx.store.modify(Kind::Pod, Some(pod.namespace()), pod.name(), |object| {
-            set_condition(object, json!({
-                "type": "PodScheduled",
-                "status": "False",
-                "lastProbeTime": null,
-                "lastTransitionTime": now,
-                "reason": "Unschedulable",
-                "message": condition_message,
-            }));
+            set_condition(
+                object,
+                json!({
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "lastProbeTime": null,
+                    "lastTransitionTime": now,
+                    "reason": "Unschedulable",
+                    "message": condition_message,
+                }),
+            );
             Ok(())
         });
         let involved = Involved::of(Kind::Pod, &pod.object);
@@ -153,15 +156,22 @@ fn bind(ctx: &mut Ctx<'_>, pod: &Entry<Pod>, node: &str) -> bool {
     let now = api_time(ctx.now);
     let bound = ctx.store.modify(Kind::Pod, Some(pod.namespace()), pod.name(), |object| {
         if object.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty()) {
-            return Err(crate::Error::conflict(Kind::Pod, pod.name(), format!("pod {} is already assigned to a node", pod.name())));
+            return Err(crate::Error::conflict(
+                Kind::Pod,
+                pod.name(),
+                format!("pod {} is already assigned to a node", pod.name()),
+            ));
         }
         object["spec"]["nodeName"] = json!(node);
-        set_condition(object, json!({
-            "type": "PodScheduled",
-            "status": "True",
-            "lastProbeTime": null,
-            "lastTransitionTime": now,
-        }));
+        set_condition(
+            object,
+            json!({
+                "type": "PodScheduled",
+                "status": "True",
+                "lastProbeTime": null,
+                "lastTransitionTime": now,
+            }),
+        );
         Ok(())
     });
     if bound.is_err() {
@@ -205,7 +215,12 @@ pub fn demand(spec: Option<&PodSpec>) -> PodDemand {
         let resources = container.resources.as_ref();
         let request = |name: &str| {
             resources
-                .and_then(|r| r.requests.as_ref().and_then(|q| q.get(name)).or_else(|| r.limits.as_ref().and_then(|q| q.get(name))))
+                .and_then(|r| {
+                    r.requests
+                        .as_ref()
+                        .and_then(|q| q.get(name))
+                        .or_else(|| r.limits.as_ref().and_then(|q| q.get(name)))
+                })
                 .map(|q| q.0.as_str())
         };
         demand.cpu_millis += request("cpu").and_then(quantity::cpu_millis).unwrap_or(0);
