@@ -23,12 +23,14 @@ use crate::config::{KubernetesConfig, MedicConfig};
 use crate::http::{self, HttpState};
 
 /// What the caller may replace: the clock (the lab's virtual clock in the lab), the cluster client (a
-/// client for the lab), the environment secrets are read from.
+/// client for the lab), the environment secrets are read from, and the listening socket (bound before
+/// start, so that a sender can be told the address before medic runs).
 #[derive(Default)]
 pub struct Overrides {
     pub clock: Option<Arc<dyn Clock>>,
     pub kube_client: Option<kube::Client>,
     pub env: Option<Box<dyn Fn(&str) -> Option<String> + Send + Sync>>,
+    pub listener: Option<std::net::TcpListener>,
 }
 
 /// A running medic. Dropping it does not stop it; call [`Medic::stop`].
@@ -122,9 +124,11 @@ pub async fn start(config: MedicConfig, overrides: Overrides) -> Result<Medic> {
     let state = HttpState { intake: Arc::new(intake), store: store.clone() };
     let server = HttpServer::new(move || App::new().app_data(web::Data::new(state.clone())).configure(http::routes))
         .workers(config.server.workers)
-        .disable_signals()
-        .bind(config.server.listen)
-        .with_context(|| format!("listening on {}", config.server.listen))?;
+        .disable_signals();
+    let server = match overrides.listener {
+        Some(listener) => server.listen(listener).context("serving on the given socket")?,
+        None => server.bind(config.server.listen).with_context(|| format!("listening on {}", config.server.listen))?,
+    };
     let addr = *server.addrs().first().context("the server has no address")?;
     let server = server.run();
     let handle = server.handle();
