@@ -180,6 +180,24 @@ pub fn pod(pod: &Pod) -> PodSnapshot {
     }
 }
 
+/// Names of variables whose literal value is a credential.
+const SECRET_NAME_PARTS: &[&str] =
+    &["PASSWORD", "PASSWD", "SECRET", "TOKEN", "API_KEY", "APIKEY", "PRIVATE_KEY", "CREDENTIAL"];
+
+static URL_PASSWORD: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"(?i)([a-z][a-z0-9+.-]*://[^:/@\s]*):[^@/\s]*@").expect("valid URL password pattern")
+});
+
+/// A literal env value as the context may hold it: a variable named like a credential is redacted whole,
+/// and the password of a URL (`postgres://app:pw@orders-db/x`) is redacted, keeping the host.
+pub fn redact_env_value(name: &str, value: &str) -> String {
+    let upper = name.to_ascii_uppercase();
+    if SECRET_NAME_PARTS.iter().any(|part| upper.contains(part)) {
+        return "[redacted]".to_string();
+    }
+    URL_PASSWORD.replace_all(value, "$1:[redacted]@").into_owned()
+}
+
 /// The spec of a pod template's containers: image, resources, literal env values (a value from a Secret is
 /// never read) and the ConfigMaps each container reads through env or mounted volumes.
 pub fn container_specs(spec: Option<&PodSpec>) -> Vec<ContainerSpecSnapshot> {
@@ -198,7 +216,7 @@ pub fn container_specs(spec: Option<&PodSpec>) -> Vec<ContainerSpecSnapshot> {
             let mut config_maps: Vec<String> = Vec::new();
             for var in c.env.as_deref().unwrap_or_default() {
                 if let Some(value) = &var.value {
-                    env.insert(var.name.clone(), value.clone());
+                    env.insert(var.name.clone(), redact_env_value(&var.name, value));
                 } else if let Some(cm) = var.value_from.as_ref().and_then(|f| f.config_map_key_ref.as_ref()) {
                     config_maps.push(cm.name.clone());
                 }

@@ -18,7 +18,7 @@ use medic_core::ports::{ClusterRead, Labels};
 use medic_core::{Error as PortError, Result as PortResult};
 use std::collections::HashMap;
 
-pub use convert::{backend_of, pod_owner};
+pub use convert::{backend_of, pod_owner, redact_env_value};
 
 /// How many bytes of one container's log a read may return at most, whatever the line count: a log of
 /// very long lines must not blow the bound.

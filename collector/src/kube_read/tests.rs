@@ -219,6 +219,8 @@ fn deployment_json() -> Value {
                         "resources": {"limits": {"memory": "128Mi"}},
                         "env": [
                             {"name": "REDIS_ADDR", "value": "cart-redis:6379"},
+                            {"name": "DATABASE_URL", "value": "postgres://app:hunter2@orders-db:5432/orders"},
+                            {"name": "API_TOKEN", "value": "tok-123"},
                             {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
                             {"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "cart-flags", "key": "mode"}}}
                         ],
@@ -244,6 +246,8 @@ async fn a_deployment_snapshot_has_revision_env_and_config_maps_but_no_secrets()
     let app = &d.containers[0];
     assert_eq!(app.env.get("REDIS_ADDR").map(String::as_str), Some("cart-redis:6379"));
     assert!(!app.env.contains_key("DB_PASSWORD"), "a secret's value is never collected");
+    assert_eq!(app.env["DATABASE_URL"], "postgres://app:[redacted]@orders-db:5432/orders");
+    assert_eq!(app.env["API_TOKEN"], "[redacted]");
     assert_eq!(app.config_maps, vec!["cart-config".to_string(), "cart-flags".to_string()]);
     assert!(!d.annotations.contains_key("kubectl.kubernetes.io/last-applied-configuration"));
 }
@@ -436,4 +440,20 @@ async fn server_errors_and_a_dead_connection_become_port_errors_naming_what_was_
         matches!(&dead, PortError::Unavailable { port: "cluster", message } if message.contains("nodes")),
         "{dead}"
     );
+}
+
+#[test]
+fn credentials_in_env_values_are_redacted_but_hosts_stay() {
+    let cases = [
+        ("DATABASE_URL", "postgres://app:s3cret@orders-db:5432/x", "postgres://app:[redacted]@orders-db:5432/x"),
+        ("SPRING_DATASOURCE_URL", "jdbc:postgresql://orders-db:5432/orders", "jdbc:postgresql://orders-db:5432/orders"),
+        ("REDIS_URL", "redis://:pw@cart-redis:6379/0", "redis://:[redacted]@cart-redis:6379/0"),
+        ("AMQP_URL", "amqp://guest@rabbit:5672", "amqp://guest@rabbit:5672"),
+        ("STRIPE_API_KEY", "sk_live_x", "[redacted]"),
+        ("db_password", "x", "[redacted]"),
+        ("REDIS_ADDR", "cart-redis:6379", "cart-redis:6379"),
+    ];
+    for (name, value, want) in cases {
+        assert_eq!(redact_env_value(name, value), want, "{name}");
+    }
 }
