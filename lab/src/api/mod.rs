@@ -207,3 +207,6 @@ fn resource(state: &ApiState, request: &HttpRequest, target: &ResourcePath, body
         _ => Err(Error::MethodNotAllowed),
     }
 }
+
+#[cfg(test)]
+mod tests;
