@@ -4,7 +4,9 @@
 //! - `clock`: the virtual clock (real speed or accelerated, deterministic ticks).
 //! - `runtime`: the boundary between the kubelet model and the application model.
 //! - `logs`: container logs, current and previous.
-//! - `app`: the application model (topology, request flow, log phrasings).
+//! - `app`: the application model (topology, request flow, processes, log phrasings).
+//! - `faults`: Chaos Mesh experiments and the lab's own faults, injected and recovered each tick.
+//! - `metrics`: `/metrics` (kube-state-metrics, cAdvisor, application and datastore series).
 //! - `store`: the object store (etcd and the registry of a real API server), watches, garbage collection.
 //! - `api`: the HTTP API server kubectl and kube-rs talk to.
 //! - `controllers`: Deployment, ReplicaSet, scheduler, node lifecycle and Endpoints controllers.
@@ -20,10 +22,12 @@ pub mod app;
 pub mod clock;
 pub mod controllers;
 pub mod error;
+pub mod faults;
 mod handle;
 pub mod kubeconfig;
 pub mod kubelet;
 pub mod logs;
+pub mod metrics;
 pub mod runtime;
 pub mod sim;
 pub mod store;

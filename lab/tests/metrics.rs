@@ -1,0 +1,103 @@
+//! `/metrics` as Prometheus scrapes it: kube-state-metrics' series, cAdvisor's, the applications'
+//! and the datastores', accepted by the real `promtool check metrics`.
+#[path = "faults_support/mod.rs"]
+mod support;
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use support::TestLab;
+
+fn promtool_check(text: &str) -> (bool, String) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian's prometheus package) is installed");
+    child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write");
+    let output = child.wait_with_output().expect("promtool runs");
+    let report = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), report)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promtool_accepts_the_scrape_of_a_running_shop() {
+    let mut lab = TestLab::shop(1);
+    lab.serve().expect("serve");
+    lab.run(Duration::from_secs(60));
+    let body = reqwest_free_get(&format!("{}/metrics", lab.url())).await;
+    let (ok, report) = promtool_check(&body);
+    assert!(ok, "promtool check metrics failed:\n{report}");
+    assert!(report.trim().is_empty(), "promtool lints:\n{report}");
+    for family in [
+        "kube_pod_container_status_restarts_total",
+        "kube_pod_status_phase",
+        "kube_pod_status_ready",
+        "kube_pod_owner",
+        "kube_node_status_condition",
+        "kube_node_spec_unschedulable",
+        "kube_deployment_spec_replicas",
+        "kube_deployment_status_replicas_available",
+        "kube_deployment_status_replicas_updated",
+        "kube_deployment_status_condition",
+        "kube_deployment_status_observed_generation",
+        "kube_deployment_metadata_generation",
+        "container_memory_working_set_bytes",
+        "container_cpu_usage_seconds_total",
+        "container_cpu_cfs_throttled_periods_total",
+        "http_requests_total",
+        "http_request_duration_seconds",
+        "db_client_connections_usage",
+        "pg_stat_database_numbackends",
+        "redis_connected_clients",
+    ] {
+        assert!(body.contains(&format!("# TYPE {family} ")), "no {family} in /metrics");
+    }
+    // Ready pods, served requests, latencies around the topology's figures.
+    let ready = lab.sample(&body, "kube_pod_status_ready", &[("namespace", "shop"), ("condition", "true")]);
+    assert_eq!(ready.iter().sum::<f64>(), 17.0, "17 ready pods");
+    let ok_requests = lab.sample(&body, "http_requests_total", &[("service", "frontend"), ("code", "200")]);
+    assert!(ok_requests.iter().sum::<f64>() > 40.0 * 50.0, "{ok_requests:?}");
+    // Once settled, a healthy shop serves no errors (start-up, with dependencies not yet ready, may).
+    let errors = |body: &str| -> f64 {
+        ["500", "503", "504"].iter().map(|code| support::total(body, "http_requests_total", &[("code", code)])).sum()
+    };
+    let before = errors(&body);
+    lab.run(Duration::from_secs(60));
+    let after = errors(&lab.metrics());
+    assert_eq!(after, before, "a settled shop serves no errors");
+    let connections = lab.sample(&body, "pg_stat_database_numbackends", &[("datname", "orders")]);
+    assert!(connections.iter().sum::<f64>() >= 20.0, "HikariCP pools hold their connections: {connections:?}");
+}
+
+/// A plain HTTP GET with tokio (the lab's dev-dependencies carry no HTTP client of their own).
+async fn reqwest_free_get(url: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = url.trim_start_matches("http://");
+    let (host, path) = address.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((address, "/".into()));
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("read");
+    let text = String::from_utf8_lossy(&response).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").expect("http response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = &rest[size + 2..];
+    }
+    out
+}
