@@ -109,11 +109,15 @@ mod tests {
         let recalled = memory.send(Recall { incident, context: Arc::new(now), k: 3 }).await.unwrap();
         assert_eq!(recalled.len(), 1, "{recalled:?}");
         let r = &recalled[0];
-        assert_eq!((r.incident, r.class, r.playbook.as_deref(), r.fix_worked), (lesson.incident, RootCauseClass::BadRollout, Some("rollback-deployment"), true));
+        assert_eq!(
+            (r.incident, r.class, r.playbook.as_deref(), r.fix_worked),
+            (lesson.incident, RootCauseClass::BadRollout, Some("rollback-deployment"), true)
+        );
         assert!(r.similarity > 0.9, "{}", r.similarity);
 
         // An incident does not recall itself.
-        let recalled = memory.send(Recall { incident: lesson.incident, context: lesson.context.clone(), k: 3 }).await.unwrap();
+        let recalled =
+            memory.send(Recall { incident: lesson.incident, context: lesson.context.clone(), k: 3 }).await.unwrap();
         assert!(recalled.is_empty(), "{recalled:?}");
     }
 
@@ -123,7 +127,9 @@ mod tests {
         let (memory, bank) = start(dir.path()).await;
         let past = crash_loop("cart", "cart-7d9f8b6c4-x2x9z", "10.0.0.5", 1);
         memory
-            .send(Remember { memory: memory_of(&past, RootCauseClass::OomMemoryLimit, "raise-memory-limit", true, None) })
+            .send(Remember {
+                memory: memory_of(&past, RootCauseClass::OomMemoryLimit, "raise-memory-limit", true, None),
+            })
             .await
             .unwrap();
         std::fs::remove_file(&bank.config().index_path).unwrap();

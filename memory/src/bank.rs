@@ -127,9 +127,13 @@ pub struct OpenReport {
 /// The answer to `remember`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Remembered {
-    Stored { id: i64 },
+    Stored {
+        id: i64,
+    },
     /// The same lesson of the same incident was already remembered under this id.
-    AlreadyKnown { id: i64 },
+    AlreadyKnown {
+        id: i64,
+    },
 }
 
 /// One hit of a free-text search.
@@ -252,8 +256,8 @@ impl MemoryBank {
             .await?
             .pop()
             .unwrap_or_default();
-        let value = serde_json::to_value(&document)
-            .map_err(|e| Error::Config(format!("encoding a memory document: {e}")))?;
+        let value =
+            serde_json::to_value(&document).map_err(|e| Error::Config(format!("encoding a memory document: {e}")))?;
         self.insert(document.memory, vector, value, created_at).await.map(|id| Remembered::Stored { id })
     }
 
@@ -293,7 +297,12 @@ impl MemoryBank {
 
     /// The `k` past incidents most similar to this context, at least `min_similarity` alike, best first;
     /// at most one per (incident, playbook), the latest; never `exclude` itself.
-    pub async fn recall(&self, context: &IncidentContext, exclude: Option<IncidentUid>, k: usize) -> Result<Vec<Recollection>> {
+    pub async fn recall(
+        &self,
+        context: &IncidentContext,
+        exclude: Option<IncidentUid>,
+        k: usize,
+    ) -> Result<Vec<Recollection>> {
         let digest = SymptomDigest::of(context);
         if digest.is_empty() || k == 0 {
             return Ok(Vec::new());
@@ -388,7 +397,9 @@ impl MemoryBank {
     fn save_locked(&self, state: &mut State) {
         match state.index.save(&self.config.index_path, self.embedder.id()) {
             Ok(()) => state.unsaved = 0,
-            Err(e) => tracing::warn!(error = %e, "saving the memory index failed; it will be caught up from the store on the next start"),
+            Err(e) => {
+                tracing::warn!(error = %e, "saving the memory index failed; it will be caught up from the store on the next start")
+            }
         }
     }
 
@@ -428,7 +439,8 @@ async fn reconcile(config: &MemoryConfig, store: &Store, embedder: &dyn Embedder
     }
     report.memories = summaries.len();
 
-    let desired_kind = if store_all.count as usize > config.index.exact_up_to { IndexKind::Approximate } else { IndexKind::Exact };
+    let desired_kind =
+        if store_all.count as usize > config.index.exact_up_to { IndexKind::Approximate } else { IndexKind::Exact };
     let reason = match &loaded {
         None if store_all.count == 0 => None,
         None => Some("no usable saved index".to_string()),
@@ -529,7 +541,11 @@ impl Pending {
     }
 
     /// Embeds what must be embedded again; returns ids and row-major vectors.
-    pub(crate) async fn finish(mut self, embedder: &dyn Embedder, report: &mut OpenReport) -> Result<(Vec<i64>, Vec<f32>)> {
+    pub(crate) async fn finish(
+        mut self,
+        embedder: &dyn Embedder,
+        report: &mut OpenReport,
+    ) -> Result<(Vec<i64>, Vec<f32>)> {
         report.re_embedded += self.to_embed.len();
         for batch in self.to_embed.chunks(EMBED_BATCH) {
             let texts: Vec<String> = batch.iter().map(|(_, t)| t.clone()).collect();

@@ -332,7 +332,11 @@ impl fmt::Display for BenchReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "memory index bench: {} vectors, dimension {}, k = {}", self.n, self.dim, self.k)?;
         writeln!(f, "data: {}", self.data)?;
-        writeln!(f, "generated in {:.1} s; exact ground truth for the queries in {:.1} s", self.generate_secs, self.ground_truth_secs)?;
+        writeln!(
+            f,
+            "generated in {:.1} s; exact ground truth for the queries in {:.1} s",
+            self.generate_secs, self.ground_truth_secs
+        )?;
         writeln!(
             f,
             "{:<22} {:<16} {:>9} {:>9} {:>12} {:>10} {:>10} {:>10} {:>9}",
@@ -380,10 +384,7 @@ mod tests {
             dim: 32,
             queries: 50,
             exact_queries: 20,
-            approximate: vec![
-                "HNSW16,Flat|efSearch=16,128".parse().unwrap(),
-                "IVF16,Flat|nprobe=16".parse().unwrap(),
-            ],
+            approximate: vec!["HNSW16,Flat|efSearch=16,128".parse().unwrap(), "IVF16,Flat|nprobe=16".parse().unwrap()],
             ..BenchOptions::default()
         };
         let mut heard = Vec::new();

@@ -14,11 +14,16 @@ fn default_min_similarity() -> f64 {
     0.6
 }
 
+fn default_index_path() -> PathBuf {
+    PathBuf::from("memory.faiss")
+}
+
 /// `[memory]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MemoryConfig {
     /// The FAISS index file; `<file>.meta.json` sits beside it. The memories themselves live in the store.
+    #[serde(default = "default_index_path")]
     pub index_path: PathBuf,
     #[serde(default)]
     pub embedder: EmbedderConfig,
@@ -27,6 +32,12 @@ pub struct MemoryConfig {
     /// Past incidents less similar than this (cosine, in [-1, 1]) are not recalled.
     #[serde(default = "default_min_similarity")]
     pub min_similarity: f64,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        Self::new(default_index_path())
+    }
 }
 
 impl MemoryConfig {
@@ -38,6 +49,12 @@ impl MemoryConfig {
             index: IndexConfig::default(),
             min_similarity: default_min_similarity(),
         }
+    }
+
+    /// The defaults, with the index in the store's directory (`/var/lib/medic/medic.db` →
+    /// `/var/lib/medic/memory.faiss`).
+    pub fn beside_store(store_path: &std::path::Path) -> Self {
+        Self::new(store_path.with_file_name(default_index_path()))
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -56,7 +73,7 @@ impl MemoryConfig {
 }
 
 fn default_hashing_dimension() -> usize {
-    512
+    1024
 }
 fn default_ollama_timeout_secs() -> u64 {
     30
@@ -199,8 +216,14 @@ mod tests {
     #[test]
     fn defaults_fill_in_and_unknown_fields_are_refused() {
         let config: MemoryConfig = serde_json::from_str(r#"{"index_path":"/var/lib/medic/memory.faiss"}"#).unwrap();
-        assert_eq!(config, MemoryConfig::new("/var/lib/medic/memory.faiss"));
+        assert_eq!(config, MemoryConfig::beside_store(std::path::Path::new("/var/lib/medic/medic.db")));
         config.validate().unwrap();
+        let empty: MemoryConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(empty, MemoryConfig::default());
+        assert_eq!(
+            MemoryConfig::beside_store(std::path::Path::new("medic.db")).index_path,
+            PathBuf::from("memory.faiss")
+        );
         let err = serde_json::from_str::<MemoryConfig>(r#"{"index_path":"x","min_similarty":0.5}"#).unwrap_err();
         assert!(err.to_string().contains("min_similarty"), "{err}");
         let ollama: MemoryConfig = serde_json::from_str(
@@ -213,7 +236,8 @@ mod tests {
 
     #[test]
     fn validation_names_the_bad_field() {
-        let cases: Vec<(Box<dyn Fn(&mut MemoryConfig)>, &str)> = vec![
+        type Change = Box<dyn Fn(&mut MemoryConfig)>;
+        let cases: Vec<(Change, &str)> = vec![
             (Box::new(|c| c.index_path = PathBuf::new()), "index_path is empty"),
             (Box::new(|c| c.min_similarity = 1.5), "min_similarity"),
             (Box::new(|c| c.embedder = EmbedderConfig::Hashing { dimension: 0, seed: 0 }), "embedder.dimension"),

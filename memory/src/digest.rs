@@ -339,8 +339,8 @@ fn trend(series: &[(i64, f64)]) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use medic_core::context::{ContainerStatusSnapshot, EventSnapshot, InvolvedObject, LogExcerpt, PodSnapshot};
     use medic_core::ObjectRef;
+    use medic_core::context::{ContainerStatusSnapshot, EventSnapshot, InvolvedObject, LogExcerpt, PodSnapshot};
     use std::collections::BTreeMap;
 
     fn crashing_pod(name: &str) -> PodSnapshot {

@@ -14,7 +14,9 @@ pub enum Error {
         source: medic_core::Error,
     },
 
-    #[error("embedder {embedder} returned {got} vectors of dimension {dimension} for {expected} texts (expected dimension {expected_dimension})")]
+    #[error(
+        "embedder {embedder} returned {got} vectors of dimension {dimension} for {expected} texts (expected dimension {expected_dimension})"
+    )]
     EmbedShape { embedder: String, expected: usize, got: usize, dimension: usize, expected_dimension: usize },
 
     #[error("faiss: {doing}: {source}")]

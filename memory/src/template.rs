@@ -11,13 +11,43 @@ pub const MAX_LINE_BYTES: usize = 512;
 
 /// Characters that separate tokens and are copied through unchanged.
 fn is_delimiter(c: char) -> bool {
-    matches!(c, '"' | '\'' | '`' | '(' | ')' | '[' | ']' | '{' | '}' | '<' | '>' | ',' | ';' | '=' | '|' | '/' | '\\' | '@')
+    matches!(
+        c,
+        '"' | '\'' | '`' | '(' | ')' | '[' | ']' | '{' | '}' | '<' | '>' | ',' | ';' | '=' | '|' | '/' | '\\' | '@'
+    )
 }
 
 /// The alphabet Kubernetes draws generated name suffixes from (no vowels, no look-alike digits).
 fn is_generated_name_char(c: char) -> bool {
-    matches!(c, 'b' | 'c' | 'd' | 'f' | 'g' | 'h' | 'j' | 'k' | 'l' | 'm' | 'n' | 'p' | 'q' | 'r' | 's' | 't' | 'v'
-        | 'w' | 'x' | 'z' | '2' | '4' | '5' | '6' | '7' | '8' | '9')
+    matches!(
+        c.to_ascii_lowercase(),
+        'b' | 'c'
+            | 'd'
+            | 'f'
+            | 'g'
+            | 'h'
+            | 'j'
+            | 'k'
+            | 'l'
+            | 'm'
+            | 'n'
+            | 'p'
+            | 'q'
+            | 'r'
+            | 's'
+            | 't'
+            | 'v'
+            | 'w'
+            | 'x'
+            | 'z'
+            | '2'
+            | '4'
+            | '5'
+            | '6'
+            | '7'
+            | '8'
+            | '9'
+    )
 }
 
 /// The normalised template of one line, lowercased, with runs of whitespace collapsed.
@@ -62,10 +92,7 @@ fn flush_space(out: &mut String, pending_space: &mut bool, start: usize) {
 
 fn emit_spaced(token: &str, out: &mut String, pending_space: &mut bool, start: usize) {
     flush_space(out, pending_space, start);
-    // Sentence punctuation after a value (`10.0.0.5:6379:`, `code 137.`) is not part of it.
-    let body = token.trim_end_matches(['.', ',', ':', ';', '!', '?']);
-    normalise_token(body, out);
-    out.push_str(&token[body.len()..]);
+    normalise_token(token, out);
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -81,6 +108,15 @@ fn truncate(s: &str, max: usize) -> &str {
 
 /// Writes the normalised form of one token (no whitespace, no delimiters).
 fn normalise_token(token: &str, out: &mut String) {
+    // Punctuation around a value (`10.0.0.5:6379:`, `code 137.`, `#42`) is not part of it.
+    let body = token.trim_start_matches(['!', '?', '#', '*', '~', ',', ';']);
+    out.push_str(&token[..token.len() - body.len()]);
+    let trimmed = body.trim_end_matches(['.', ',', ':', ';', '!', '?', '*']);
+    normalise_body(trimmed, out);
+    out.push_str(&body[trimmed.len()..]);
+}
+
+fn normalise_body(token: &str, out: &mut String) {
     if token.is_empty() {
         return;
     }
@@ -164,7 +200,9 @@ fn classify_whole(token: &str) -> Option<&'static str> {
 fn is_uuid(t: &str) -> bool {
     let b = t.as_bytes();
     b.len() == 36
-        && b.iter().enumerate().all(|(i, &c)| if matches!(i, 8 | 13 | 18 | 23) { c == b'-' } else { c.is_ascii_hexdigit() })
+        && b.iter()
+            .enumerate()
+            .all(|(i, &c)| if matches!(i, 8 | 13 | 18 | 23) { c == b'-' } else { c.is_ascii_hexdigit() })
 }
 
 /// IPv4 with an optional `:port` or `/prefix`, or IPv6 (optionally bracketed, with a port).
@@ -291,7 +329,7 @@ fn is_hex_hash(t: &str) -> bool {
     }
     let has_digit = b.iter().any(u8::is_ascii_digit);
     let has_letter = b.iter().any(u8::is_ascii_alphabetic);
-    (has_digit && has_letter) || (has_digit && b.len() >= 16) || b.len() >= 24
+    (has_digit && (has_letter || b.len() >= 16)) || b.len() >= 24
 }
 
 /// Request ids, tokens, base62 names: long, and mixing letters and digits.
@@ -317,13 +355,20 @@ mod tests {
                 "2024-05-01T10:00:00.123Z ERROR dial tcp 10.0.0.5:6379: connect: connection refused",
                 "<ts> error dial tcp <ip>: connect: connection refused",
             ),
-            ("Back-off restarting failed container app in pod cart-7d9f8b6c4-x2x9z_shop(0d1f3c2e-5b6a-4c7d-8e9f-0a1b2c3d4e5f)",
-                "back-off restarting failed container app in pod cart-<pod>_shop(<uuid>)"),
+            (
+                "Back-off restarting failed container app in pod cart-7d9f8b6c4-x2x9z_shop(0d1f3c2e-5b6a-4c7d-8e9f-0a1b2c3d4e5f)",
+                "back-off restarting failed container app in pod cart-<pod>_shop(<uuid>)",
+            ),
             ("java.lang.OutOfMemoryError: Java heap space", "java.lang.outofmemoryerror: java heap space"),
-            ("Container app exceeded its memory limit of 256Mi after 1.5s", "container app exceeded its memory limit of <num> after <num>"),
+            (
+                "Container app exceeded its memory limit of 256Mi after 1.5s",
+                "container app exceeded its memory limit of <num> after <num>",
+            ),
             ("request_id=req_8f3a9c2b1d7e latency=5m30s status=503", "request_id=req_<hex> latency=<num> status=<num>"),
-            ("Successfully pulled image \"registry.example.com/shop/cart:v1.4.2@sha256:9f86d081884c7d659a2feaa0c55ad015\"",
-                "successfully pulled image \"registry.example.com/shop/cart:v1.<num>.<num>@sha256:<hex>\""),
+            (
+                "Successfully pulled image \"registry.example.com/shop/cart:v1.4.2@sha256:9f86d081884c7d659a2feaa0c55ad015\"",
+                "successfully pulled image \"registry.example.com/shop/cart:v1.<num>.<num>@sha256:<hex>\"",
+            ),
             ("connection from [fe80::1]:8080 reset", "connection from [<ip>]:<num> reset"),
             ("node ip-10-0-1-23.ec2.internal NotReady", "node ip-<num>-<num>-<num>-<num>.ec2.internal notready"),
             ("fluentd-x2x9z   evicted", "fluentd-<pod> evicted"),
@@ -337,7 +382,8 @@ mod tests {
     #[test]
     fn the_same_failure_on_other_pods_and_days_reads_the_same() {
         let a = "2024-05-01 10:00:00 cart-7d9f8b6c4-x2x9z panic: redis 10.0.0.5:6379 timeout after 3000ms (attempt 3)";
-        let b = "2025-11-30 23:59:59 cart-5c6b7f8d9-q8w4z panic: redis 10.244.1.17:6379 timeout after 2998ms (attempt 1)";
+        let b =
+            "2025-11-30 23:59:59 cart-5c6b7f8d9-q8w4z panic: redis 10.244.1.17:6379 timeout after 2998ms (attempt 1)";
         assert_eq!(template(a), template(b));
     }
 

@@ -81,12 +81,15 @@ impl MemoryBank {
                 continue;
             }
             let exported: ExportedMemory = serde_json::from_str(&line).map_err(|e| bad(number, e.to_string()))?;
-            let document = MemoryDocument::deserialize(&exported.document)
-                .map_err(|e| bad(number, format!("document: {e}")))?;
+            let document =
+                MemoryDocument::deserialize(&exported.document).map_err(|e| bad(number, format!("document: {e}")))?;
             if document.memory.incident != exported.incident {
                 return Err(bad(
                     number,
-                    format!("incident {} does not match the document's {}", exported.incident, document.memory.incident),
+                    format!(
+                        "incident {} does not match the document's {}",
+                        exported.incident, document.memory.incident
+                    ),
                 ));
             }
             if exported.vector.iter().any(|x| !x.is_finite()) {

@@ -58,11 +58,17 @@ impl HashingEmbedder {
         vector
     }
 
+    /// Adds a feature to two slots, each with half its weight (in square): a collision with another
+    /// feature then shifts a similarity half as much.
     fn add(&self, vector: &mut [f32], domain: u8, feature: &[u8], weight: f32) {
-        let h = feature_hash(self.seed, domain, feature);
-        let slot = (h % self.dimension as u64) as usize;
-        let sign = if h >> 63 == 0 { 1.0 } else { -1.0 };
-        vector[slot] += sign * weight;
+        let mut h = feature_hash(self.seed, domain, feature);
+        let weight = weight * std::f32::consts::FRAC_1_SQRT_2;
+        for _ in 0..2 {
+            let slot = (h % self.dimension as u64) as usize;
+            let sign = if h >> 63 == 0 { 1.0 } else { -1.0 };
+            vector[slot] += sign * weight;
+            h = splitmix64(h);
+        }
     }
 }
 

@@ -52,7 +52,12 @@ impl Embedder for OllamaEmbedder {
         if response.embeddings.len() != texts.len() {
             return Err(medic_core::Error::Backend {
                 port: "embedder",
-                message: format!("model {} returned {} embeddings for {} inputs", self.model, response.embeddings.len(), texts.len()),
+                message: format!(
+                    "model {} returned {} embeddings for {} inputs",
+                    self.model,
+                    response.embeddings.len(),
+                    texts.len()
+                ),
             });
         }
         let mut vectors = response.embeddings;

@@ -2,17 +2,23 @@
 //!
 //! Exact inner-product search (`Flat`) while the memory is small; past `exact_up_to` vectors, the
 //! approximate index the config's factory string names (HNSW or IVF). Vectors are unit length, so inner
-//! product is cosine similarity. The index is a cache of the store: it is saved next to a small metadata
-//! file and rebuilt from the store whenever the two disagree.
+//! product is cosine similarity. The index is a cache of the store, saved to disk ([`file`]) and rebuilt
+//! from the store whenever the two disagree.
+//!
+//! Rows map to store ids here rather than in FAISS's `IndexIDMap`: its search opens an OpenMP parallel
+//! region for every query, even one, and on a busy machine waiting for a descheduled worker thread costs
+//! milliseconds at the tail; the plain indexes search a single query on the calling thread.
 use faiss::index::IndexImpl;
 use faiss::index::autotune::ParameterSpace;
-use faiss::{IdMap, Idx, Index, MetricType, index_factory, read_index, write_index};
+use faiss::{Index, MetricType, index_factory};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::config::IndexConfig;
 use crate::error::{Error, Result};
+
+pub mod file;
 
 /// What an index holds, cheap to compare against the store: how many ids, the largest, and an
 /// order-independent checksum of them all.
@@ -53,17 +59,6 @@ impl IndexKind {
     }
 }
 
-/// The metadata saved beside the index file: what made the vectors and how the index was built.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct IndexMeta {
-    pub format: u32,
-    pub embedder: String,
-    pub dimension: usize,
-    pub kind: IndexKind,
-    pub factory: String,
-}
-
-const META_FORMAT: u32 = 1;
 const EXACT_FACTORY: &str = "Flat";
 
 /// One search hit: the store's memory id and the inner product (cosine similarity) with the query.
@@ -74,7 +69,9 @@ pub struct Hit {
 }
 
 pub struct MemoryIndex {
-    index: IdMap<IndexImpl>,
+    index: IndexImpl,
+    /// The store id of each row, in the order rows were added.
+    ids: Vec<i64>,
     kind: IndexKind,
     factory: String,
     dimension: usize,
@@ -95,16 +92,14 @@ impl std::fmt::Debug for MemoryIndex {
 impl MemoryIndex {
     /// An empty exact index.
     pub fn exact(dimension: usize) -> Result<Self> {
-        let inner = index_factory(dim_u32(dimension)?, EXACT_FACTORY, MetricType::InnerProduct)
+        let index = index_factory(dim_u32(dimension)?, EXACT_FACTORY, MetricType::InnerProduct)
             .map_err(Error::faiss("creating the exact index"))?;
-        let index = IdMap::new(inner).map_err(Error::faiss("wrapping the exact index in an id map"))?;
-        Ok(Self {
-            index,
-            kind: IndexKind::Exact,
-            factory: EXACT_FACTORY.into(),
-            dimension,
-            fingerprint: IdFingerprint::default(),
-        })
+        Ok(Self::wrap(index, Vec::new(), IndexKind::Exact, EXACT_FACTORY.into(), dimension))
+    }
+
+    fn wrap(index: IndexImpl, ids: Vec<i64>, kind: IndexKind, factory: String, dimension: usize) -> Self {
+        let fingerprint = IdFingerprint::of(ids.iter().copied());
+        Self { index, ids, kind, factory, dimension, fingerprint }
     }
 
     /// An approximate index built from `factory`, trained on `vectors` when it needs training, holding them.
@@ -128,28 +123,21 @@ impl MemoryIndex {
         params: &BTreeMap<String, f64>,
         training: &[f32],
     ) -> Result<Self> {
-        let mut inner = index_factory(dim_u32(dimension)?, factory, MetricType::InnerProduct)
+        let mut index = index_factory(dim_u32(dimension)?, factory, MetricType::InnerProduct)
             .map_err(Error::faiss(format!("creating the approximate index {factory:?}")))?;
-        apply_params(&inner, params)?;
-        if !inner.is_trained() {
+        apply_params(&index, params)?;
+        if !index.is_trained() {
             if training.is_empty() {
                 return Err(Error::Config(format!("index {factory:?} needs training vectors and there are none")));
             }
-            if training.len() % dimension != 0 {
+            if !training.len().is_multiple_of(dimension) {
                 return Err(Error::Dimension { expected: dimension, got: training.len() % dimension });
             }
-            inner
+            index
                 .train(training)
                 .map_err(Error::faiss(format!("training {factory:?} on {} vectors", training.len() / dimension)))?;
         }
-        let index = IdMap::new(inner).map_err(Error::faiss("wrapping the approximate index in an id map"))?;
-        Ok(Self {
-            index,
-            kind: IndexKind::Approximate,
-            factory: factory.into(),
-            dimension,
-            fingerprint: IdFingerprint::default(),
-        })
+        Ok(Self::wrap(index, Vec::new(), IndexKind::Approximate, factory.into(), dimension))
     }
 
     /// The index the config asks for at this size, holding these vectors.
@@ -169,10 +157,8 @@ impl MemoryIndex {
         if ids.is_empty() {
             return Ok(());
         }
-        let labels: Vec<Idx> = ids.iter().map(|&id| Idx::new(id as u64)).collect();
-        self.index
-            .add_with_ids(vectors, &labels)
-            .map_err(Error::faiss(format!("adding {} vectors", ids.len())))?;
+        self.index.add(vectors).map_err(Error::faiss(format!("adding {} vectors", ids.len())))?;
+        self.ids.extend_from_slice(ids);
         ids.iter().for_each(|&id| self.fingerprint.add(id));
         Ok(())
     }
@@ -182,22 +168,12 @@ impl MemoryIndex {
         if query.len() != self.dimension {
             return Err(Error::Dimension { expected: self.dimension, got: query.len() });
         }
-        let k = k.min(self.len());
-        if k == 0 {
-            return Ok(Vec::new());
-        }
-        let result = self.index.search(query, k).map_err(Error::faiss("searching"))?;
-        Ok(result
-            .labels
-            .iter()
-            .zip(&result.distances)
-            .filter_map(|(label, &score)| label.get().map(|id| Hit { id: id as i64, score }))
-            .collect())
+        Ok(self.search_batch(query, k)?.pop().unwrap_or_default())
     }
 
     /// Searches many queries at once (row-major); FAISS batches them (BLAS for the exact index).
     pub fn search_batch(&mut self, queries: &[f32], k: usize) -> Result<Vec<Vec<Hit>>> {
-        if queries.len() % self.dimension != 0 {
+        if !queries.len().is_multiple_of(self.dimension) {
             return Err(Error::Dimension { expected: self.dimension, got: queries.len() % self.dimension });
         }
         let n = queries.len() / self.dimension;
@@ -205,7 +181,8 @@ impl MemoryIndex {
         if k == 0 || n == 0 {
             return Ok(vec![Vec::new(); n]);
         }
-        let result = self.index.search(queries, k).map_err(Error::faiss("searching a batch"))?;
+        let result = self.index.search(queries, k).map_err(Error::faiss("searching"))?;
+        let ids = &self.ids;
         Ok(result
             .labels
             .chunks(k)
@@ -214,7 +191,10 @@ impl MemoryIndex {
                 labels
                     .iter()
                     .zip(scores)
-                    .filter_map(|(label, &score)| label.get().map(|id| Hit { id: id as i64, score }))
+                    .filter_map(|(label, &score)| {
+                        let row = usize::try_from(label.get()?).ok()?;
+                        Some(Hit { id: *ids.get(row)?, score })
+                    })
                     .collect()
             })
             .collect())
@@ -238,22 +218,16 @@ impl MemoryIndex {
         if self.kind != IndexKind::Exact {
             return Ok(self);
         }
-        let ids: Vec<i64> = self.index.id_map().iter().filter_map(|l| l.get()).map(|id| id as i64).collect();
-        let dimension = self.dimension;
-        let flat = self
-            .index
-            .into_inner()
-            .into_flat()
-            .map_err(Error::faiss("reading the vectors of the exact index"))?;
-        Self::approximate(dimension, &config.approximate, &config.params, &ids, flat.xb())
+        let flat = self.index.into_flat().map_err(Error::faiss("reading the vectors of the exact index"))?;
+        Self::approximate(self.dimension, &config.approximate, &config.params, &self.ids, flat.xb())
     }
 
     pub fn len(&self) -> usize {
-        self.index.ntotal() as usize
+        self.ids.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.ids.is_empty()
     }
 
     pub fn kind(&self) -> IndexKind {
@@ -272,85 +246,17 @@ impl MemoryIndex {
         self.fingerprint
     }
 
-    /// Writes the metadata, then the index, each to a temporary file renamed into place, so a crash
-    /// leaves either the old file or the new one, never half of one.
+    /// Saves the index so that a crash at any moment leaves the previous save or this one ([`file`]).
     pub fn save(&self, path: &Path, embedder: &str) -> Result<()> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(Error::io("creating the index directory", dir))?;
-        }
-        let meta = IndexMeta {
-            format: META_FORMAT,
-            embedder: embedder.to_string(),
-            dimension: self.dimension,
-            kind: self.kind,
-            factory: self.factory.clone(),
-        };
-        let meta_path = meta_path(path);
-        let meta_tmp = tmp_path(&meta_path);
-        let json = serde_json::to_vec_pretty(&meta).map_err(|e| Error::Meta { path: meta_path.clone(), message: e.to_string() })?;
-        std::fs::write(&meta_tmp, json).map_err(Error::io("writing", &meta_tmp))?;
-        std::fs::rename(&meta_tmp, &meta_path).map_err(Error::io("renaming into place", &meta_path))?;
-
-        let index_tmp = tmp_path(path);
-        let tmp_str = index_tmp.to_str().ok_or_else(|| Error::Config(format!("index path {} is not UTF-8", path.display())))?;
-        write_index(&self.index, tmp_str).map_err(Error::faiss(format!("writing {}", index_tmp.display())))?;
-        std::fs::rename(&index_tmp, path).map_err(Error::io("renaming into place", path))?;
-        Ok(())
+        file::save(self, path, embedder)
     }
 
     /// Reads a saved index if there is one and it was made by `embedder` at `dimension`; `Ok(None)` when
     /// there is nothing usable to load (missing, made by another embedder, unreadable), which the caller
     /// answers by rebuilding from the store.
     pub fn load(path: &Path, embedder: &str, dimension: usize) -> Result<Option<Self>> {
-        let meta_path = meta_path(path);
-        if !path.exists() || !meta_path.exists() {
-            return Ok(None);
-        }
-        let meta: IndexMeta = match std::fs::read(&meta_path).map(|b| serde_json::from_slice(&b)) {
-            Ok(Ok(meta)) => meta,
-            Ok(Err(e)) => {
-                tracing::warn!(path = %meta_path.display(), error = %e, "unreadable index metadata; rebuilding");
-                return Ok(None);
-            }
-            Err(e) => return Err(Error::io("reading", &meta_path)(e)),
-        };
-        if meta.format != META_FORMAT || meta.embedder != embedder || meta.dimension != dimension {
-            tracing::info!(
-                path = %path.display(),
-                found = %meta.embedder,
-                wanted = embedder,
-                "index was made by another embedder or format; rebuilding"
-            );
-            return Ok(None);
-        }
-        let path_str = path.to_str().ok_or_else(|| Error::Config(format!("index path {} is not UTF-8", path.display())))?;
-        let loaded = read_index(path_str).and_then(IndexImpl::into_id_map);
-        let index = match loaded {
-            Ok(index) => index,
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "unreadable index file; rebuilding");
-                return Ok(None);
-            }
-        };
-        if index.d() as usize != dimension {
-            return Ok(None);
-        }
-        let fingerprint = IdFingerprint::of(index.id_map().iter().filter_map(|l| l.get()).map(|id| id as i64));
-        Ok(Some(Self { index, kind: meta.kind, factory: meta.factory, dimension, fingerprint }))
+        file::load(path, embedder, dimension)
     }
-}
-
-/// `<index>.meta.json`.
-pub fn meta_path(index: &Path) -> PathBuf {
-    let mut name = index.file_name().unwrap_or_default().to_os_string();
-    name.push(".meta.json");
-    index.with_file_name(name)
-}
-
-fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
-    path.with_file_name(name)
 }
 
 fn dim_u32(dimension: usize) -> Result<u32> {
@@ -365,16 +271,10 @@ fn check_batch(dimension: usize, ids: &[i64], vectors: &[f32]) -> Result<()> {
         let got = if ids.is_empty() { vectors.len() } else { vectors.len() / ids.len() };
         return Err(Error::Dimension { expected: dimension, got });
     }
-    if let Some(bad) = ids.iter().find(|&&id| id < 0) {
-        return Err(Error::Record { id: *bad, message: "negative ids cannot be indexed".into() });
-    }
     Ok(())
 }
 
-fn apply_params<I>(index: &I, params: &BTreeMap<String, f64>) -> Result<()>
-where
-    I: faiss::index::NativeIndex<Inner = faiss_sys_index::FaissIndex>,
-{
+fn apply_params(index: &IndexImpl, params: &BTreeMap<String, f64>) -> Result<()> {
     if params.is_empty() {
         return Ok(());
     }
@@ -385,11 +285,6 @@ where
             .map_err(Error::faiss(format!("setting index parameter {name}={value}")))?;
     }
     Ok(())
-}
-
-/// The native index type, named through the faiss crate's own re-export.
-mod faiss_sys_index {
-    pub type FaissIndex = <faiss::index::IndexImpl as faiss::index::NativeIndex>::Inner;
 }
 
 #[cfg(test)]
@@ -474,8 +369,8 @@ mod tests {
         let data = vectors(50, d, 4);
         let ids: Vec<i64> = (10..60).collect();
         for factory in ["Flat", "HNSW8,Flat"] {
-            let index = MemoryIndex::build(d, &config(if factory == "Flat" { 100 } else { 10 }, factory), &ids, &data)
-                .unwrap();
+            let index =
+                MemoryIndex::build(d, &config(if factory == "Flat" { 100 } else { 10 }, factory), &ids, &data).unwrap();
             index.save(&path, "embedder-a").unwrap();
             let mut loaded = MemoryIndex::load(&path, "embedder-a", d).unwrap().expect("loads");
             assert_eq!((loaded.kind(), loaded.factory(), loaded.len()), (index.kind(), index.factory(), 50));
@@ -487,6 +382,8 @@ mod tests {
         std::fs::write(&path, b"not an index").unwrap();
         assert!(MemoryIndex::load(&path, "embedder-a", d).unwrap().is_none());
         assert!(MemoryIndex::load(&dir.path().join("absent.faiss"), "embedder-a", d).unwrap().is_none());
+        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(files.len(), 2, "one index file and the one data file it names: {files:?}");
     }
 
     #[test]

@@ -10,7 +10,15 @@ use std::sync::Arc;
 
 /// A timestamp as log lines print it, different for each `seed`.
 pub fn log_time(seed: u32) -> String {
-    format!("2026-0{}-{:02}T{:02}:{:02}:{:02}.{:03}Z", 1 + seed % 9, 1 + seed % 28, seed % 24, (seed * 7) % 60, (seed * 13) % 60, seed % 1000)
+    format!(
+        "2026-0{}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        1 + seed % 9,
+        1 + seed % 28,
+        seed % 24,
+        (seed * 7) % 60,
+        (seed * 13) % 60,
+        seed % 1000
+    )
 }
 
 /// `app` in namespace `shop` crash-looping after being OOM-killed.
@@ -25,10 +33,20 @@ pub fn crash_loop(app: &str, pod: &str, ip: &str, seed: u32) -> IncidentContext 
             p.containers[0] = running("app", "img", -60).crashed(
                 3 + seed as i32,
                 terminated("OOMKilled", 137, -120, -60),
-                waiting("CrashLoopBackOff", &format!("back-off {}s restarting failed container=app pod={pod}", 10 * seed)),
+                waiting(
+                    "CrashLoopBackOff",
+                    &format!("back-off {}s restarting failed container=app pod={pod}", 10 * seed),
+                ),
             );
         })
-        .event("Pod", "shop", pod, "Warning", "BackOff", &format!("Back-off restarting failed container app in pod {pod}_shop"))
+        .event(
+            "Pod",
+            "shop",
+            pod,
+            "Warning",
+            "BackOff",
+            &format!("Back-off restarting failed container app in pod {pod}_shop"),
+        )
         .logs(
             "shop",
             pod,
@@ -36,7 +54,10 @@ pub fn crash_loop(app: &str, pod: &str, ip: &str, seed: u32) -> IncidentContext 
             &[
                 &format!("{ts} INFO connected to cache at {ip}:6379 in {}ms", 3 + seed),
                 &format!("{ts} INFO request id=req{seed:08x}a1 served"),
-                &format!("{ts} ERROR java.lang.OutOfMemoryError: Java heap space (allocating {} bytes)", 1 << (20 + seed % 5)),
+                &format!(
+                    "{ts} ERROR java.lang.OutOfMemoryError: Java heap space (allocating {} bytes)",
+                    1 << (20 + seed % 5)
+                ),
             ],
         )
         .build()
@@ -52,8 +73,7 @@ pub fn image_pull(app: &str, pod: &str) -> IncidentContext {
             p.name = pod.to_string();
             p.phase = "Pending".into();
             p.containers[0].ready = false;
-            p.containers[0].state =
-                waiting("ImagePullBackOff", &format!("Back-off pulling image \"{image}\""));
+            p.containers[0].state = waiting("ImagePullBackOff", &format!("Back-off pulling image \"{image}\""));
         })
         .event("Pod", "shop", pod, "Warning", "Failed", &format!("Failed to pull image \"{image}\": not found"))
         .event("Pod", "shop", pod, "Normal", "BackOff", &format!("Back-off pulling image \"{image}\""))
@@ -73,7 +93,12 @@ pub fn dependency_down(app: &str, pod: &str, db_ip: &str) -> IncidentContext {
                 waiting("CrashLoopBackOff", "back-off 2m40s restarting failed container"),
             );
         })
-        .dependency(ObjectRef::deployment("shop", app), ObjectRef::deployment("shop", "postgres"), "postgres", DependencyVia::Log)
+        .dependency(
+            ObjectRef::deployment("shop", app),
+            ObjectRef::deployment("shop", "postgres"),
+            "postgres",
+            DependencyVia::Log,
+        )
         .service("shop", "postgres", "postgres", 5432, 0)
         .logs("shop", pod, false, &[&format!("dial tcp {db_ip}:5432: connect: connection refused")])
         .metric("error_rate", &[("service", app)], 0.42)
