@@ -22,6 +22,8 @@ pub enum Error {
     /// Pods that would not leave the node within the drain's time limit.
     #[error("drain of node {node} did not finish: {detail}")]
     DrainIncomplete { node: String, detail: String },
+    #[error("loading the policies: {0}")]
+    Policy(String),
     #[error("reading the cluster: {0}")]
     Read(#[from] medic_core::Error),
 }
@@ -45,6 +47,7 @@ impl Error {
             Error::NotFound(_) => "not_found",
             Error::Precondition(_) => "precondition",
             Error::DrainIncomplete { .. } => "drain_incomplete",
+            Error::Policy(_) => "policy",
             Error::Read(_) => "read",
         }
     }

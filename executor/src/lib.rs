@@ -28,5 +28,5 @@ pub use config::ExecutorConfig;
 pub use error::{Error, Result};
 pub use executor::Executor;
 pub use guard::{Facts, Guard, GuardRule, Refusal};
-pub use policy_gate::{PolicyGate, PolicyVerdict};
+pub use policy_gate::{KyvernoGate, PolicyGate, PolicyVerdict};
 pub use run::Runner;

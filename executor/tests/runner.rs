@@ -23,6 +23,7 @@ const DEPLOY: &str = "/apis/apps/v1/namespaces/shop/deployments/cart";
 
 fn deployment_object(replicas: i64, memory: &str) -> Value {
     json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "cart", "namespace": "shop", "uid": "uid-cart", "annotations": {"deployment.kubernetes.io/revision": "3"}},
         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "cart"}},
             "template": {"metadata": {"labels": {"app": "cart"}},
@@ -462,4 +463,69 @@ async fn two_plans_never_change_one_object_at_once() {
     assert!(outcomes.contains(&"blocked"), "{outcomes:?}");
     let blocked = if a.outcome.kind() == "blocked" { a } else { b };
     assert!(matches!(blocked.outcome, ExecutionOutcome::Blocked { ref rule, .. } if rule == "concurrent-change"));
+}
+
+const MEMORY_CEILING: &str = r#"
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata:
+  name: memory-ceiling
+spec:
+  validationFailureAction: Enforce
+  rules:
+  - name: limit-at-most-1gi
+    match:
+      any:
+      - resources:
+          kinds: [Pod]
+    validate:
+      message: "memory limits above 1Gi need a capacity review"
+      pattern:
+        spec:
+          containers:
+          - =(resources):
+              =(limits):
+                =(memory): "<=1Gi"
+"#;
+
+#[tokio::test]
+async fn a_patch_whose_result_violates_a_kyverno_policy_is_blocked() {
+    let policies =
+        medic_policy::PolicySet::from_yaml(MEMORY_CEILING, std::path::Path::new("memory-ceiling.yaml")).unwrap();
+    let gate: Arc<dyn PolicyGate> = Arc::new(medic_executor::KyvernoGate::new(policies));
+    let too_much = ActionSpec::PatchResources {
+        namespace: "shop".into(),
+        deployment: "cart".into(),
+        container: "app".into(),
+        requests: BTreeMap::new(),
+        limits: BTreeMap::from([("memory".into(), "2Gi".into())]),
+    };
+    for (step, answer, blocked) in [(too_much, "2Gi", true), (raise_memory(), "512Mi", false)] {
+        // The API server's dry-run answer: the deployment as the patch leaves it.
+        let mut inner = objects(&[(DEPLOY, deployment_object(2, "128Mi"))]);
+        let responder: Responder =
+            Box::new(move |s: &Seen| if s.method == "PATCH" { (200, deployment_object(2, answer)) } else { inner(s) });
+        let h = harness(responder, healthy(), Some(gate.clone()));
+        let report = h.runner.run(&execute(plan(vec![step]))).await;
+        if !blocked {
+            assert_eq!(report.outcome, ExecutionOutcome::Verified);
+            continue;
+        }
+        match &report.outcome {
+            ExecutionOutcome::Blocked { rule, reason } => {
+                assert_eq!(rule, "policy:memory-ceiling/autogen-limit-at-most-1gi");
+                assert!(reason.contains("memory limits above 1Gi need a capacity review"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(writes(&h.log).iter().all(Seen::dry_run), "nothing written for real");
+        let audit = h.audit.0.lock().unwrap();
+        let checked = audit.iter().find(|e| e.kind.as_str() == "policy-checked").unwrap();
+        assert!(
+            checked.summary.contains("policy memory-ceiling/autogen-limit-at-most-1gi blocks"),
+            "{}",
+            checked.summary
+        );
+        assert_eq!(checked.detail["verdicts"][0]["status"], "fail");
+    }
 }

@@ -25,14 +25,14 @@ pub(crate) fn is_unschedulable(node: &Value) -> bool {
     node.pointer("/spec/unschedulable").and_then(Value::as_bool).unwrap_or(false)
 }
 
-/// Set the node's schedulability if it differs; returns the written object and the previous value.
+/// Set the node's schedulability if it differs; returns the write and the previous value.
 pub(crate) async fn set_unschedulable(
     cx: &WriteContext<'_>,
     calls: &mut Calls,
     node: &str,
     unschedulable: bool,
     dry_run: bool,
-) -> Result<Option<(Value, bool)>> {
+) -> Result<Option<(Written, bool)>> {
     let path = paths::node(node);
     let current = cx.api.get(calls, &path).await?.ok_or_else(|| Error::NotFound(format!("node {node}")))?;
     let previous = is_unschedulable(&current);
@@ -42,7 +42,7 @@ pub(crate) async fn set_unschedulable(
     let value = if unschedulable { json!(true) } else { Value::Null };
     let patch = json!({"metadata": {"annotations": cx.annotations(&[])}, "spec": {"unschedulable": value}});
     let object = cx.api.patch(calls, &path, PatchType::Strategic, &patch, dry_run).await?;
-    Ok(Some((object, previous)))
+    Ok(Some((Written::update(current, object), previous)))
 }
 
 #[async_trait]
@@ -57,9 +57,9 @@ impl Action for Cordon {
                 let state = if self.unschedulable { "cordoned" } else { "schedulable" };
                 Ok(Applied::unchanged(format!("node {} was already {state}", self.node)))
             }
-            Some((object, previous)) => Ok(Applied {
+            Some((written, previous)) => Ok(Applied {
                 changed: true,
-                written: vec![Written { operation: "UPDATE", object }],
+                written: vec![written],
                 undo: Undo {
                     restore: vec![Restore::Schedulable { node: self.node.clone(), unschedulable: previous }],
                     irreversible: None,

@@ -63,7 +63,7 @@ impl Action for DeletePod {
         let deleted = cx.api.delete(calls, &path, &delete_options(self.grace_period_secs), dry_run).await?;
         let mut applied = Applied {
             changed: true,
-            written: vec![Written { operation: "DELETE", object: deleted.unwrap_or(pod.clone()) }],
+            written: vec![Written::delete(deleted.unwrap_or(pod.clone()))],
             undo: Undo {
                 restore: Vec::new(),
                 irreversible: Some(format!(
@@ -75,8 +75,10 @@ impl Action for DeletePod {
         };
         match self.owner_path(cx, calls, &pod).await? {
             Some(owner) => {
+                // Only an annotation changes: no old object is needed to judge it (admission compares
+                // the object with itself and reports only what the annotation would change).
                 let patched = cx.api.patch(calls, &owner, PatchType::Merge, &annotation_patch(cx), dry_run).await?;
-                applied.written.push(Written { operation: "UPDATE", object: patched });
+                applied.written.push(Written { operation: "UPDATE", object: patched, old: None });
             }
             None => applied.notes.push(format!(
                 "pod {}/{} has no controller to carry the incident annotation; the audit record names it",

@@ -8,7 +8,7 @@ use medic_core::ActionSpec;
 use serde_json::Value;
 
 use super::cordon::set_unschedulable;
-use super::{Action, Applied, Restore, WriteContext, Written, check_name, controller_of, delete_options};
+use super::{Action, Applied, Restore, WriteContext, check_name, controller_of, delete_options};
 use crate::api::{Calls, Eviction, paths};
 use crate::error::{Error, Result};
 
@@ -56,9 +56,9 @@ impl Action for Drain {
 
     async fn apply(&self, cx: &WriteContext<'_>, calls: &mut Calls, dry_run: bool) -> Result<Applied> {
         let mut applied = Applied::default();
-        if let Some((object, previous)) = set_unschedulable(cx, calls, &self.node, true, dry_run).await? {
+        if let Some((written, previous)) = set_unschedulable(cx, calls, &self.node, true, dry_run).await? {
             applied.changed = true;
-            applied.written.push(Written { operation: "UPDATE", object });
+            applied.written.push(written);
             applied.undo.restore.push(Restore::Schedulable { node: self.node.clone(), unschedulable: previous });
         }
         let selector = format!("spec.nodeName={}", self.node);

@@ -62,12 +62,26 @@ impl WriteContext<'_> {
     }
 }
 
-/// A write the policy gate validates: the object as the server says it will be after the change.
+/// A write the policy gate validates: the object as the server says it will be after the change, and
+/// as it was before (for an update; admission compares the two).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Written {
     /// `CREATE`, `UPDATE` or `DELETE`, as admission sees it.
     pub operation: &'static str,
     pub object: Value,
+    pub old: Option<Value>,
+}
+
+impl Written {
+    pub fn create(object: Value) -> Self {
+        Self { operation: "CREATE", object, old: None }
+    }
+    pub fn update(old: Value, object: Value) -> Self {
+        Self { operation: "UPDATE", object, old: Some(old) }
+    }
+    pub fn delete(object: Value) -> Self {
+        Self { operation: "DELETE", object, old: None }
+    }
 }
 
 /// How to undo an applied action.

@@ -114,7 +114,7 @@ impl Action for PatchResources {
         let object = cx.api.patch(calls, &path, PatchType::Strategic, &patch, dry_run).await?;
         Ok(Applied {
             changed: true,
-            written: vec![Written { operation: "UPDATE", object }],
+            written: vec![Written::update(current.clone(), object)],
             undo: Undo {
                 restore: vec![Restore::Resources {
                     namespace: ns.clone(),

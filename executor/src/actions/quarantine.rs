@@ -76,7 +76,7 @@ impl Action for Quarantine {
         let object = cx.api.create(calls, &paths::network_policies(ns), &self.object(cx), dry_run).await?;
         Ok(Applied {
             changed: true,
-            written: vec![Written { operation: "CREATE", object }],
+            written: vec![Written::create(object)],
             undo: Undo {
                 restore: vec![Restore::RemovePolicy { namespace: ns.clone(), policy: name.clone() }],
                 irreversible: None,
@@ -118,7 +118,7 @@ impl Action for Unquarantine {
         let deleted = cx.api.delete(calls, &path, &json!({"propagationPolicy": "Background"}), dry_run).await?;
         Ok(Applied {
             changed: true,
-            written: vec![Written { operation: "DELETE", object: deleted.unwrap_or(existing) }],
+            written: vec![Written::delete(deleted.unwrap_or(existing))],
             undo: Undo {
                 restore: Vec::new(),
                 irreversible: Some(format!("networkpolicy {ns}/{name} was removed; quarantine again to restore it")),

@@ -168,7 +168,7 @@ impl Action for RollbackDeployment {
         let object = cx.api.patch(calls, &path, PatchType::Json, &patch, dry_run).await?;
         Ok(Applied {
             changed: true,
-            written: vec![Written { operation: "UPDATE", object }],
+            written: vec![Written::update(current.clone(), object)],
             undo: Undo {
                 restore: vec![Restore::Template {
                     namespace: ns.clone(),

@@ -56,7 +56,7 @@ impl Action for RolloutRestart {
         let object = cx.api.patch(calls, &path, PatchType::Strategic, &patch, dry_run).await?;
         Ok(Applied {
             changed: true,
-            written: vec![Written { operation: "UPDATE", object }],
+            written: vec![Written::update(current, object)],
             undo: Undo {
                 restore: Vec::new(),
                 irreversible: Some(format!(

@@ -59,7 +59,7 @@ impl Action for Scale {
         }
         Ok(Applied {
             changed: true,
-            written: vec![Written { operation: "UPDATE", object }],
+            written: vec![Written::update(current, object)],
             undo: Undo {
                 restore: vec![Restore::Replicas {
                     namespace: ns.clone(),
