@@ -4,11 +4,11 @@
 pub fn parse(s: &str) -> Option<i64> {
     let mut rest = s;
     let mut negative = false;
-    if let Some(c) = rest.chars().next() {
-        if c == '-' || c == '+' {
-            negative = c == '-';
-            rest = &rest[1..];
-        }
+    if let Some(c) = rest.chars().next()
+        && (c == '-' || c == '+')
+    {
+        negative = c == '-';
+        rest = &rest[1..];
     }
     if rest == "0" {
         return Some(0);

@@ -91,10 +91,10 @@ pub fn format_json_float(f: f64) -> String {
 
 /// A JSON number as Go would format it after decoding into `interface{}` (always a float64).
 pub fn number_go(n: &serde_json::Number) -> String {
-    if let Some(i) = n.as_i64() {
-        if i.unsigned_abs() < (1u64 << 53) {
-            return format_g_int(i);
-        }
+    if let Some(i) = n.as_i64()
+        && i.unsigned_abs() < (1u64 << 53)
+    {
+        return format_g_int(i);
     }
     format_g(n.as_f64().unwrap_or(0.0))
 }

@@ -165,17 +165,18 @@ impl Quantity {
         if self.mantissa == 0 {
             return "0".into();
         }
-        if self.format == Format::BinarySI && self.exp10 >= 0 {
-            if let Some(v) = self.as_i64() {
-                let suffixes = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
-                let mut idx = 0;
-                let mut n = v;
-                while idx < suffixes.len() - 1 && n % 1024 == 0 && n != 0 {
-                    n /= 1024;
-                    idx += 1;
-                }
-                return format!("{n}{}", suffixes[idx]);
+        if self.format == Format::BinarySI
+            && self.exp10 >= 0
+            && let Some(v) = self.as_i64()
+        {
+            let suffixes = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
+            let mut idx = 0;
+            let mut n = v;
+            while idx < suffixes.len() - 1 && n % 1024 == 0 && n != 0 {
+                n /= 1024;
+                idx += 1;
             }
+            return format!("{n}{}", suffixes[idx]);
         }
         // Decimal SI: choose an exponent that is a multiple of 3 and keeps the mantissa integral.
         let mut exp = self.exp10;

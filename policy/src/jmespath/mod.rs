@@ -2,11 +2,13 @@
 //! by medic's own interpreter with the semantics of Kyverno's go-jmespath fork:
 //!
 //! - a missing key in an object is an error (`Unknown key "x" in path`), not null; the error is absorbed
-//!   by `||`, `&&`, `!`, comparisons, filters, projections and function arguments, which see null instead;
+//!   by `||`, `&&`, `!`, comparisons, filters, projections (on either side), multi-selects and function
+//!   arguments, which see null instead;
 //! - numbers behave as Go float64 values;
 //! - Kyverno's custom functions (`regex_match`, `divide`, `x509_decode`, `time_*`, ...) are available.
 mod functions;
 mod kyverno;
+pub use kyverno::clean_path;
 mod semver_range;
 mod time;
 mod x509;
@@ -205,7 +207,8 @@ pub(crate) fn eval<'a>(expr: &Expr, data: Cow<'a, Value>) -> JpResult<Cow<'a, Va
             eval(rhs, left)
         }
         Expr::Projection(lhs, rhs) => {
-            let left = eval(lhs, data)?;
+            // A projection over a missing key projects nothing (Kyverno's fork absorbs the error here).
+            let left = absorb(eval(lhs, data))?;
             let Some(items) = elements(left) else { return Ok(Cow::Borrowed(&NULL)) };
             let mut out = Vec::with_capacity(items.len());
             for item in items {
@@ -218,7 +221,7 @@ pub(crate) fn eval<'a>(expr: &Expr, data: Cow<'a, Value>) -> JpResult<Cow<'a, Va
             Ok(Cow::Owned(Value::Array(out)))
         }
         Expr::Flatten(node) => {
-            let v = eval(node, data)?;
+            let v = absorb(eval(node, data))?;
             let Some(items) = elements(v) else { return Ok(Cow::Borrowed(&NULL)) };
             let mut out = Vec::with_capacity(items.len());
             for item in items {
@@ -230,7 +233,7 @@ pub(crate) fn eval<'a>(expr: &Expr, data: Cow<'a, Value>) -> JpResult<Cow<'a, Va
             Ok(Cow::Owned(Value::Array(out)))
         }
         Expr::ObjectValues(node) => {
-            let v = eval(node, data)?;
+            let v = absorb(eval(node, data))?;
             Ok(match v {
                 Cow::Borrowed(Value::Object(m)) => Cow::Owned(Value::Array(m.values().cloned().collect())),
                 Cow::Owned(Value::Object(m)) => Cow::Owned(Value::Array(m.into_iter().map(|(_, v)| v).collect())),
@@ -264,7 +267,7 @@ pub(crate) fn eval<'a>(expr: &Expr, data: Cow<'a, Value>) -> JpResult<Cow<'a, Va
             }
             let mut out = Vec::with_capacity(items.len());
             for item in items {
-                out.push(eval(item, data.clone())?.into_owned());
+                out.push(absorb(eval(item, data.clone()))?.into_owned());
             }
             Ok(Cow::Owned(Value::Array(out)))
         }
@@ -274,7 +277,7 @@ pub(crate) fn eval<'a>(expr: &Expr, data: Cow<'a, Value>) -> JpResult<Cow<'a, Va
             }
             let mut out = Map::new();
             for (key, item) in pairs {
-                out.insert(key.clone(), eval(item, data.clone())?.into_owned());
+                out.insert(key.clone(), absorb(eval(item, data.clone()))?.into_owned());
             }
             Ok(Cow::Owned(Value::Object(out)))
         }

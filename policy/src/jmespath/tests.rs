@@ -59,6 +59,9 @@ fn kyverno_semantics_table() {
         ("semver_compare('1.2.3', '>=1.0.0')", json!(true)),
         ("sum(['1Gi', '1Gi'])", json!("2Gi")),
         ("request.object.spec.replicas == `2`", json!(false)),
+        ("request.object.spec.volumes[].name", Value::Null),
+        ("request.object.metadata.annotations.values(@)[].regex_match('x', @)", Value::Null),
+        ("request.object.spec.[initContainers, containers][][].name", json!(["a", "b"])),
     ];
     for (expr, want) in ok {
         assert_eq!(run(expr, &data).unwrap_or_else(|e| panic!("{expr}: {e}")), want, "{expr}");

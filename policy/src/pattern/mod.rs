@@ -9,7 +9,6 @@ pub mod scalar;
 
 use anchor::AnchorKind;
 use serde_json::{Map, Value};
-use std::borrow::Cow;
 use std::collections::HashMap;
 
 static NULL: Value = Value::Null;
@@ -44,8 +43,14 @@ impl WalkError {
             WalkError::Anchor(_, m) | WalkError::Pattern { message: m, .. } | WalkError::Plain(m) => m,
         }
     }
+    /// Conditional and global anchor mismatches skip; so does an array whose elements all skipped (its
+    /// error wraps theirs).
     fn is_skip(&self) -> bool {
-        matches!(self, WalkError::Anchor(AnchorError::Conditional | AnchorError::Global, _))
+        matches!(
+            self,
+            WalkError::Anchor(AnchorError::Conditional | AnchorError::Global, _)
+                | WalkError::Pattern { skip: true, .. }
+        )
     }
 }
 
@@ -412,11 +417,6 @@ fn find_tag<'a>(tag: &str, map: &'a Map<String, Value>) -> Option<(&'a str, &'a 
     map.iter()
         .find(|(k, _)| k.as_str() == tag || anchor::parse(k).is_some_and(|a| a.key == tag))
         .map(|(k, v)| (k.as_str(), v))
-}
-
-/// Convenience for callers holding a possibly borrowed pattern.
-pub fn match_pattern_cow(resource: &Value, pattern: &Cow<'_, Value>) -> Result<(), PatternError> {
-    match_pattern(resource, pattern.as_ref())
 }
 
 #[cfg(test)]

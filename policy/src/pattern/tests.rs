@@ -101,13 +101,18 @@ fn anchors_table() {
 }
 
 #[test]
-fn conditional_key_missing_everywhere_with_a_mismatch_is_an_error() {
-    // The anchor key never appears in the resource, and a plain key fails: Kyverno reports an error.
+fn anchor_key_absent_everywhere_turns_a_mismatch_into_an_error() {
+    // Kyverno tracks conditional, existence and negation anchor keys; when one never appears in the
+    // resource, a plain mismatch elsewhere is reported as an error rather than a failure.
+    let (got, _) =
+        outcome(json!({"spec": {"hostNetwork": true}}), json!({"spec": {"X(hostPID)": "null", "hostNetwork": false}}));
+    assert_eq!(got, Outcome::Error);
+    // Every element skipped by a conditional anchor: the rule is skipped.
     let (got, _) = outcome(
         json!({"spec": {"containers": [{"name": "a"}]}}),
         json!({"spec": {"containers": [{"(image)": "*", "name": "b"}], "replicas": 2}}),
     );
-    assert_eq!(got, Outcome::Error);
+    assert_eq!(got, Outcome::Skip);
 }
 
 proptest! {
