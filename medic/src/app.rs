@@ -13,7 +13,7 @@ use medic_collector::intake::IntakeOutputs;
 use medic_collector::{ContextCollector, KubeClusterRead};
 use medic_core::ports::{AuditSink, Clock, ClusterRead, SystemClock};
 use medic_director::{Director, DirectorLinks};
-use medic_executor::{Executor, Guard, KubeApi, Runner};
+use medic_executor::{Executor, Guard, KubeApi, KyvernoGate, Runner};
 use medic_playbooks::Catalog;
 use medic_store::Store;
 use std::net::SocketAddr;
@@ -97,13 +97,14 @@ pub async fn start(config: MedicConfig, overrides: Overrides) -> Result<Medic> {
         specialists.push((built.name().to_string(), SpecialistActor::new(built).start().recipient()));
     }
 
+    let policy = KyvernoGate::from_config(&config.executor).context("loading the policies of [executor] policy_dirs")?;
     let runner = Runner {
         api: KubeApi::new(client, config.executor.field_manager.clone()),
         reader: reader.clone(),
         audit: audit.clone(),
         clock: clock.clone(),
         guard: Guard::from_config(&config.executor),
-        policy: None,
+        policy,
         config: config.executor.clone(),
     };
     let executor = Executor::new(runner).start();
