@@ -10,7 +10,10 @@ use std::sync::Arc;
 use medic_core::decision::Recollection;
 use medic_core::messages::{Recall, Remember};
 
-use crate::bank::{MemoryBank, Remembered};
+use medic_store::Store;
+
+use crate::bank::{MemoryBank, OpenReport, Remembered};
+use crate::config::MemoryConfig;
 
 pub struct MemoryActor {
     bank: Arc<MemoryBank>,
@@ -19,6 +22,20 @@ pub struct MemoryActor {
 impl MemoryActor {
     pub fn new(bank: Arc<MemoryBank>) -> Self {
         Self { bank }
+    }
+
+    /// Starts the actor on an arbiter (thread) of its own: an exact search of a large memory or an index
+    /// save takes milliseconds to seconds of CPU, which must not hold up the actors sharing a thread.
+    pub fn start_on_own_thread(bank: Arc<MemoryBank>) -> Addr<Self> {
+        let arbiter = Arbiter::new();
+        Self::start_in_arbiter(&arbiter.handle(), move |_| Self::new(bank))
+    }
+
+    /// Opens the memory over the store and starts its actor on its own thread: what the composition root
+    /// calls.
+    pub async fn open_and_start(config: MemoryConfig, store: Store) -> crate::Result<(Addr<Self>, OpenReport)> {
+        let (bank, report) = MemoryBank::open(config, store).await?;
+        Ok((Self::start_on_own_thread(Arc::new(bank)), report))
     }
 }
 
@@ -77,8 +94,7 @@ impl Handler<Remember> for MemoryActor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::MemoryConfig;
-    use crate::testing::{crash_loop, image_pull, memory_of};
+    use crate::testing::{crash_loop, image_pull, memory_of, node_not_ready};
     use medic_core::messages::IncidentMemory;
     use medic_core::{IncidentUid, RootCauseClass};
     use medic_store::StoreConfig;
@@ -136,5 +152,21 @@ mod tests {
         drop(memory);
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert!(bank.config().index_path.exists(), "the actor saved the index when it stopped");
+    }
+
+    #[actix_rt::test]
+    async fn the_actor_on_its_own_thread_serves_the_director() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StoreConfig::new(dir.path().join("medic.db")).build().unwrap();
+        let config = MemoryConfig::new(dir.path().join("memory.faiss"));
+        let (memory, report) = MemoryActor::open_and_start(config, store).await.unwrap();
+        assert_eq!(report.memories, 0);
+        let past = node_not_ready("node-3");
+        let lesson = memory_of(&past, RootCauseClass::NodeNotReady, "drain-node", true, Some("api:bob"));
+        memory.send(Remember { memory: lesson.clone() }).await.unwrap();
+        let now = Arc::new(node_not_ready("node-3"));
+        let recalled = memory.send(Recall { incident: IncidentUid::new(), context: now, k: 1 }).await.unwrap();
+        assert_eq!(recalled.len(), 1);
+        assert_eq!((recalled[0].incident, recalled[0].approved_by.as_deref()), (lesson.incident, Some("api:bob")));
     }
 }

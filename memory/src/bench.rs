@@ -96,6 +96,8 @@ pub struct IndexFigures {
     pub adds_per_sec: f64,
     pub search_p50_ms: f64,
     pub search_p99_ms: f64,
+    /// p99 of the time the searching thread was on a CPU.
+    pub cpu_p99_ms: f64,
     pub recall_at_k: Option<f64>,
     pub rss_mib: f64,
 }
@@ -111,6 +113,9 @@ pub struct BenchReport {
     pub ground_truth_secs: f64,
     pub rows: Vec<IndexFigures>,
     pub peak_rss_mib: f64,
+    /// The machine's 1-minute load average before and after the run.
+    pub load_average: (Option<f64>, Option<f64>),
+    pub cpus: usize,
 }
 
 /// Runs the benchmark; `progress` hears what is being done (builds of a million vectors take minutes).
@@ -119,6 +124,7 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Ben
         return Err(Error::Config("--n, --dim and k must be at least 1".into()));
     }
     let clusters = options.clusters.unwrap_or((options.n / 500).clamp(8, 4096)).max(1);
+    let load_before = load_average();
     progress(&format!("generating {} vectors of dimension {} in {clusters} clusters", options.n, options.dim));
     let started = Instant::now();
     let data = SyntheticData::new(options.dim, clusters, options.seed);
@@ -135,15 +141,16 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Ben
     let mut exact = MemoryIndex::exact(dim)?;
     exact.add(&ids, &vectors)?;
     let add_secs = started.elapsed().as_secs_f64();
-    let exact_latencies = time_queries(&mut exact, &queries, options.exact_queries.max(1), dim, options.k)?;
+    let (exact_wall, exact_cpu) = time_queries(&mut exact, &queries, options.exact_queries.max(1), dim, options.k)?;
     rows.push(IndexFigures {
         index: "Flat (exact)".into(),
         search_params: String::new(),
         train_secs: 0.0,
         add_secs,
         adds_per_sec: options.n as f64 / add_secs.max(1e-9),
-        search_p50_ms: percentile(&exact_latencies, 0.50),
-        search_p99_ms: percentile(&exact_latencies, 0.99),
+        search_p50_ms: percentile(&exact_wall, 0.50),
+        search_p99_ms: percentile(&exact_wall, 0.99),
+        cpu_p99_ms: percentile(&exact_cpu, 0.99),
         recall_at_k: None,
         rss_mib: rss().0,
     });
@@ -180,7 +187,7 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Ben
                 }
                 None => String::new(),
             };
-            let latencies = time_queries(&mut index, &queries, options.queries, dim, options.k)?;
+            let (wall, cpu) = time_queries(&mut index, &queries, options.queries, dim, options.k)?;
             let mut found = 0usize;
             for (q, truth) in truth.iter().enumerate() {
                 let hits = index.search(&queries[q * dim..(q + 1) * dim], options.k)?;
@@ -193,8 +200,9 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Ben
                 train_secs,
                 add_secs,
                 adds_per_sec: options.n as f64 / add_secs.max(1e-9),
-                search_p50_ms: percentile(&latencies, 0.50),
-                search_p99_ms: percentile(&latencies, 0.99),
+                search_p50_ms: percentile(&wall, 0.50),
+                search_p99_ms: percentile(&wall, 0.99),
+                cpu_p99_ms: percentile(&cpu, 0.99),
                 recall_at_k: Some(found as f64 / expected.max(1) as f64),
                 rss_mib,
             });
@@ -211,22 +219,48 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Ben
         ground_truth_secs,
         rows,
         peak_rss_mib: rss().1,
+        load_average: (load_before, load_average()),
+        cpus: std::thread::available_parallelism().map_or(1, usize::from),
     })
 }
 
-/// Single-query latencies in milliseconds, sorted.
-fn time_queries(index: &mut MemoryIndex, queries: &[f32], count: usize, dim: usize, k: usize) -> Result<Vec<f64>> {
+/// Single-query latencies in milliseconds, sorted: wall-clock, and on-CPU time of this thread (which
+/// leaves out the time other processes held the CPU).
+fn time_queries(
+    index: &mut MemoryIndex,
+    queries: &[f32],
+    count: usize,
+    dim: usize,
+    k: usize,
+) -> Result<(Vec<f64>, Vec<f64>)> {
     let count = count.min(queries.len() / dim);
-    let mut latencies = Vec::with_capacity(count);
+    let mut wall = Vec::with_capacity(count);
+    let mut cpu = Vec::with_capacity(count);
     let mut sink: Vec<Hit> = Vec::new();
     for q in 0..count {
+        let cpu_before = thread_cpu_ns();
         let started = Instant::now();
         sink = index.search(&queries[q * dim..(q + 1) * dim], k)?;
-        latencies.push(ms(started.elapsed()));
+        wall.push(ms(started.elapsed()));
+        if let (Some(before), Some(after)) = (cpu_before, thread_cpu_ns()) {
+            cpu.push(after.saturating_sub(before) as f64 / 1e6);
+        }
     }
     drop(sink);
-    latencies.sort_by(f64::total_cmp);
-    Ok(latencies)
+    wall.sort_by(f64::total_cmp);
+    cpu.sort_by(f64::total_cmp);
+    Ok((wall, cpu))
+}
+
+/// Nanoseconds this thread has run on a CPU.
+fn thread_cpu_ns() -> Option<u64> {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    u64::try_from(t.tv_sec).ok()?.checked_mul(1_000_000_000)?.checked_add(u64::try_from(t.tv_nsec).ok()?)
+}
+
+/// The 1-minute load average: how busy the machine was while measuring.
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
 }
 
 fn ms(d: Duration) -> f64 {
@@ -337,15 +371,23 @@ impl fmt::Display for BenchReport {
             "generated in {:.1} s; exact ground truth for the queries in {:.1} s",
             self.generate_secs, self.ground_truth_secs
         )?;
+        let load = |l: Option<f64>| l.map_or("?".to_string(), |l| format!("{l:.2}"));
         writeln!(
             f,
-            "{:<22} {:<16} {:>9} {:>9} {:>12} {:>10} {:>10} {:>10} {:>9}",
-            "index", "search", "train s", "add s", "adds/s", "p50 ms", "p99 ms", "recall@k", "RSS MiB"
+            "machine: {} CPUs, load average {} before and {} after (wall-clock latencies include waiting for a CPU)",
+            self.cpus,
+            load(self.load_average.0),
+            load(self.load_average.1)
+        )?;
+        writeln!(
+            f,
+            "{:<20} {:<15} {:>8} {:>8} {:>10} {:>8} {:>8} {:>11} {:>9} {:>8}",
+            "index", "search", "train s", "add s", "adds/s", "p50 ms", "p99 ms", "cpu p99 ms", "recall@k", "RSS MiB"
         )?;
         for r in &self.rows {
             writeln!(
                 f,
-                "{:<22} {:<16} {:>9.2} {:>9.2} {:>12.0} {:>10.3} {:>10.3} {:>10} {:>9.0}",
+                "{:<20} {:<15} {:>8.2} {:>8.2} {:>10.0} {:>8.3} {:>8.3} {:>11.3} {:>9} {:>8.0}",
                 r.index,
                 r.search_params,
                 r.train_secs,
@@ -353,6 +395,7 @@ impl fmt::Display for BenchReport {
                 r.adds_per_sec,
                 r.search_p50_ms,
                 r.search_p99_ms,
+                r.cpu_p99_ms,
                 r.recall_at_k.map_or("-".to_string(), |x| format!("{x:.4}")),
                 r.rss_mib
             )?;
