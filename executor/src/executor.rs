@@ -1,6 +1,6 @@
 //! The Executor actor: receives `Execute`, runs the plan (see `run`), answers with the
 //! `ExecutionReport`. Plans run concurrently; a plan it already ran is answered from memory rather than
-//! applied again, a redelivered plan that is still running waits for the first run's report, and two
+//! applied again (a refused one is judged again: it may come back approved), a redelivered plan that is still running waits for the first run's report, and two
 //! plans never change the same object at once.
 use actix::prelude::*;
 use medic_core::execution::{ExecutionOutcome, ExecutionReport};
@@ -49,6 +49,11 @@ impl Executor {
         }
         for waiter in self.running.remove(&plan).unwrap_or_default() {
             let _ = waiter.send(report.clone());
+        }
+        // A refused plan wrote nothing: it may come back (approved, or once the red line no longer
+        // applies) and must then be judged again rather than answered from memory.
+        if matches!(report.outcome, ExecutionOutcome::Blocked { .. } | ExecutionOutcome::Suspended { .. }) {
+            return;
         }
         self.finished.insert(plan, report.clone());
         self.finished_order.push_back(plan);

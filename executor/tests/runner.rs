@@ -446,6 +446,19 @@ async fn the_executor_answers_a_redelivered_plan_from_memory() {
 }
 
 #[actix::test]
+async fn a_refused_plan_is_judged_again_when_it_comes_back_approved() {
+    use actix::Actor;
+    let h = harness(objects(&[(DEPLOY, deployment_object(2, "128Mi"))]), healthy(), None);
+    let executor = Executor::new(h.runner).start();
+    let mut p = plan(vec![raise_memory()]);
+    p.requires_approval = true;
+    let first = executor.send(execute(p.clone())).await.unwrap();
+    assert!(matches!(first.outcome, ExecutionOutcome::Blocked { ref rule, .. } if rule == "approval-required"));
+    let approved = Execute { approved_by: Some("api:alice".into()), ..execute(p) };
+    assert_eq!(executor.send(approved).await.unwrap().outcome, ExecutionOutcome::Verified);
+}
+
+#[actix::test]
 async fn two_plans_never_change_one_object_at_once() {
     use actix::Actor;
     // Verification takes a while (the workload is unhealthy until the timeout), so the plans overlap.
