@@ -175,8 +175,9 @@ impl ClusterRead for KubeClusterRead {
         let which = if previous { "previous log" } else { "log" };
         match self.namespaced::<Pod>(namespace).logs(pod, &params).await {
             Ok(text) => Ok(text.lines().map(str::to_owned).collect()),
-            // No previous instance (the container never restarted): the kubelet answers 400.
-            Err(kube::Error::Api(status)) if previous && status.code == 400 => Ok(Vec::new()),
+            // No such log: no previous instance (the container never restarted), or a container waiting
+            // to start. The API server answers 400; there is nothing to read, which is not a failure.
+            Err(kube::Error::Api(status)) if status.code == 400 => Ok(Vec::new()),
             Err(e) => Err(port_error(format!("{which} of {namespace}/{pod}/{container}"), e)),
         }
     }
