@@ -340,85 +340,52 @@ fn trend(series: &[(i64, f64)]) -> Option<&'static str> {
 mod tests {
     use super::*;
     use medic_core::ObjectRef;
-    use medic_core::context::{ContainerStatusSnapshot, EventSnapshot, InvolvedObject, LogExcerpt, PodSnapshot};
+    use medic_core::testkit::{ContextBuilder, running, terminated, waiting};
     use std::collections::BTreeMap;
-
-    fn crashing_pod(name: &str) -> PodSnapshot {
-        PodSnapshot {
-            namespace: "shop".into(),
-            name: name.into(),
-            labels: BTreeMap::new(),
-            owner: Some(ObjectRef::deployment("shop", "cart")),
-            replica_set: None,
-            node: Some("node-1".into()),
-            phase: "Running".into(),
-            reason: None,
-            message: None,
-            ready: false,
-            created_at: None,
-            deleting: false,
-            pod_ip: Some("10.0.0.7".into()),
-            conditions: vec![],
-            containers: vec![ContainerStatusSnapshot {
-                name: "app".into(),
-                image: "shop/cart:1.2".into(),
-                ready: false,
-                restart_count: 4,
-                state: ContainerState::Waiting {
-                    reason: Some("CrashLoopBackOff".into()),
-                    message: Some(format!("back-off 40s restarting failed container=app pod={name}")),
-                },
-                last_state: Some(ContainerState::Terminated {
-                    reason: Some("OOMKilled".into()),
-                    exit_code: 137,
-                    signal: None,
-                    message: None,
-                    started_at: None,
-                    finished_at: None,
-                }),
-                requests: BTreeMap::new(),
-                limits: BTreeMap::new(),
-            }],
-        }
-    }
 
     #[test]
     fn a_crash_loop_reads_as_its_signals() {
         let pod = "cart-7d9f8b6c4-x2x9z";
-        let context = IncidentContext {
-            target: Some(ObjectRef::deployment("shop", "cart")),
-            pods: vec![crashing_pod(pod)],
-            events: vec![EventSnapshot {
-                namespace: Some("shop".into()),
-                involved: InvolvedObject { kind: "Pod".into(), name: pod.into(), namespace: Some("shop".into()) },
-                reason: "BackOff".into(),
-                message: format!("Back-off restarting failed container app in pod {pod}"),
-                type_: "Warning".into(),
-                count: 7,
-                first_seen: None,
-                last_seen: None,
-                source: Some("kubelet".into()),
-            }],
-            logs: vec![LogExcerpt {
-                namespace: "shop".into(),
-                pod: pod.into(),
-                container: "app".into(),
-                previous: true,
-                lines: vec!["2024-05-01T10:00:00Z allocating 512MiB for cache".into(), "42".into()],
-                truncated: false,
-            }],
-            ..Default::default()
-        };
+        let context = ContextBuilder::new()
+            .target(ObjectRef::deployment("shop", "cart"))
+            .deployment("shop", "cart", "shop/cart:1.2", 1, "node-1", |_, p| {
+                p.name = pod.into();
+                p.containers[0] = running("app", "shop/cart:1.2", -60).crashed(
+                    4,
+                    terminated("OOMKilled", 137, -120, -60),
+                    waiting("CrashLoopBackOff", &format!("back-off 40s restarting failed container=app pod={pod}")),
+                );
+            })
+            .event(
+                "Pod",
+                "shop",
+                pod,
+                "Warning",
+                "BackOff",
+                &format!("Back-off restarting failed container app in pod {pod}"),
+            )
+            .event(
+                "Pod",
+                "shop",
+                pod,
+                "Normal",
+                "Pulled",
+                "Container image \"shop/cart:1.2\" already present on machine",
+            )
+            .logs("shop", pod, true, &["2024-05-01T10:00:00Z allocating 512MiB for cache", "42"])
+            .build();
         let text = SymptomDigest::of(&context).text();
         let want = [
             "container-message: back-off <num> restarting failed container=app pod=cart-<pod>",
             "container-waiting: CrashLoopBackOff",
             "event-message: back-off restarting failed container app in pod cart-<pod>",
             "event: BackOff",
+            "event: Pulled",
             "exit-code: 137",
             "last-terminated: OOMKilled",
             "log: <ts> allocating <num> for cache",
             "pod: not ready",
+            "replicas: unavailable",
             "restarts: container restarted",
             "target-kind: Deployment",
             "workload: shop/cart",

@@ -146,7 +146,8 @@ async fn open(args: &MemoryArgs) -> Result<MemoryBank> {
 }
 
 async fn search(bank: &MemoryBank, text: &str, k: usize, json: bool) -> Result<ExitCode> {
-    let hits = bank.search_text(text, k).await?;
+    // Nothing in common (cosine 0 or below) is no match at all.
+    let hits: Vec<_> = bank.search_text(text, k).await?.into_iter().filter(|h| h.similarity > 0.0).collect();
     if json {
         println!("{}", serde_json::to_string_pretty(&hits)?);
         return Ok(ExitCode::SUCCESS);
@@ -155,21 +156,20 @@ async fn search(bank: &MemoryBank, text: &str, k: usize, json: bool) -> Result<E
         println!("no memories");
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:>10}  {:<12}  {:<24}  {:<24}  {:<10}  target", "similarity", "incident", "class", "fix", "outcome");
+    println!(
+        "{:>10}  {:<12}  {:<24}  {:<24}  {:<8}  {:<14}  target",
+        "similarity", "incident", "class", "fix", "outcome", "approved by"
+    );
     for hit in &hits {
         let m = &hit.memory;
-        let outcome = match (&m.approved_by, m.fix_worked) {
-            (_, false) => "failed".to_string(),
-            (Some(by), true) => format!("verified, approved by {by}"),
-            (None, true) => "verified".to_string(),
-        };
         println!(
-            "{:>10.3}  {:<12}  {:<24}  {:<24}  {:<10}  {}",
+            "{:>10.3}  {:<12}  {:<24}  {:<24}  {:<8}  {:<14}  {}",
             hit.similarity,
             m.incident.short(),
             m.class.as_str(),
             m.playbook.as_deref().unwrap_or("-"),
-            outcome,
+            if m.fix_worked { "verified" } else { "failed" },
+            m.approved_by.as_deref().unwrap_or("-"),
             m.target.as_ref().map_or("-".to_string(), ToString::to_string)
         );
     }
@@ -206,9 +206,14 @@ async fn export(bank: &MemoryBank, output: Option<&Path>) -> Result<ExitCode> {
         None => {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            let n = bank.export(&mut out).await?;
-            out.flush()?;
-            n
+            match bank.export(&mut out).await {
+                Ok(n) => n,
+                // `medic memory export | head`: the reader has what it wanted.
+                Err(medic_memory::Error::Export(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    return Ok(ExitCode::SUCCESS);
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
     };
     eprintln!("exported {written} memories");

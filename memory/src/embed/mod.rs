@@ -12,7 +12,7 @@ pub use ollama::OllamaEmbedder;
 /// Embeds `texts` and checks that the embedder kept its promise: one vector per text, of its dimension.
 pub async fn embed_checked(embedder: &dyn Embedder, texts: &[String]) -> Result<Vec<Vec<f32>>> {
     let vectors =
-        embedder.embed(texts).await.map_err(|source| Error::Embed { embedder: embedder.id().to_string(), source })?;
+        embedder.embed(texts).await.map_err(|cause| Error::Embed { embedder: embedder.id().to_string(), cause })?;
     let dimension = embedder.dimension();
     if vectors.len() != texts.len() || vectors.iter().any(|v| v.len() != dimension) {
         return Err(Error::EmbedShape {
