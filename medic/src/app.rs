@@ -14,6 +14,7 @@ use medic_collector::{ContextCollector, KubeClusterRead};
 use medic_core::ports::{AuditSink, Clock, ClusterRead, SystemClock};
 use medic_director::{Director, DirectorLinks};
 use medic_executor::{Executor, Guard, KubeApi, KyvernoGate, Runner};
+use medic_memory::MemoryActor;
 use medic_playbooks::Catalog;
 use medic_store::Store;
 use std::net::SocketAddr;
@@ -97,7 +98,8 @@ pub async fn start(config: MedicConfig, overrides: Overrides) -> Result<Medic> {
         specialists.push((built.name().to_string(), SpecialistActor::new(built).start().recipient()));
     }
 
-    let policy = KyvernoGate::from_config(&config.executor).context("loading the policies of [executor] policy_dirs")?;
+    let policy =
+        KyvernoGate::from_config(&config.executor).context("loading the policies of [executor] policy_dirs")?;
     let runner = Runner {
         api: KubeApi::new(client, config.executor.field_manager.clone()),
         reader: reader.clone(),

@@ -7,6 +7,7 @@ use medic_collector::gather::CollectConfig;
 use medic_collector::intake::IntakeConfig;
 use medic_director::DirectorConfig;
 use medic_executor::ExecutorConfig;
+use medic_memory::MemoryConfig;
 use medic_store::StoreConfig;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -34,6 +35,9 @@ pub struct MedicConfig {
     pub executor: ExecutorConfig,
     #[serde(default)]
     pub playbooks: PlaybooksConfig,
+    /// The incident memory; its index sits beside the store unless `index_path` says otherwise.
+    #[serde(default)]
+    pub memory: Option<MemoryConfig>,
     #[serde(default)]
     pub telemetry: TelemetryConfig,
 }
@@ -54,6 +58,7 @@ impl Default for MedicConfig {
             director: DirectorConfig::default(),
             executor: ExecutorConfig::default(),
             playbooks: PlaybooksConfig::default(),
+            memory: None,
             telemetry: TelemetryConfig::default(),
         }
     }
@@ -154,6 +159,7 @@ impl MedicConfig {
         self.collector.validate().context("[collector]")?;
         self.director.validate().context("[director]")?;
         self.executor.validate().context("[executor]")?;
+        self.memory().validate().context("[memory]")?;
         for (i, s) in self.specialists.iter().enumerate() {
             s.validate().with_context(|| format!("[[specialists]] #{}", i + 1))?;
         }
@@ -161,6 +167,11 @@ impl MedicConfig {
             anyhow::bail!("[server] workers must be at least 1");
         }
         Ok(())
+    }
+
+    /// The memory's configuration: the one given, or the defaults with the index beside the store file.
+    pub fn memory(&self) -> MemoryConfig {
+        self.memory.clone().unwrap_or_else(|| MemoryConfig::new(self.store.path.with_extension("faiss")))
     }
 
     /// The specialists to run.
