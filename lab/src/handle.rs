@@ -6,9 +6,12 @@ use serde_json::{Value, json};
 
 use crate::api::{ApiServer, ApiState};
 use crate::app::Topology;
+use crate::app::model::AppModel;
 use crate::clock::LabClock;
 use crate::error::{Error, Result};
+use crate::faults::engine::FaultEngine;
 use crate::logs::LogStore;
+use crate::sim::{self, SimConfig, SimHandle, TickHook};
 use crate::store::{Kind, Store, WriteOptions};
 
 /// Where the lab's built-in alert evaluator posts Alertmanager-v4 webhooks.
@@ -46,7 +49,8 @@ pub struct Lab {
     clock: Arc<LabClock>,
     store: Arc<Store>,
     logs: Arc<LogStore>,
-    topology: Topology,
+    topology: Arc<Topology>,
+    sim: Option<SimHandle>,
     server: Option<ApiServer>,
     url: String,
     kubeconfig: PathBuf,
@@ -58,12 +62,13 @@ pub struct Lab {
 const SYSTEM_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
 
 impl Lab {
-    /// Start the API server, create the namespaces of the topology, and write the kubeconfig.
+    /// Start the API server, deploy the topology (namespaces, ConfigMaps, Services, Deployments), start
+    /// the simulation (controllers, kubelets, application model, fault engine), write the kubeconfig.
     pub async fn start(config: LabConfig) -> Result<Lab> {
-        let topology = match &config.topology {
+        let topology = Arc::new(match &config.topology {
             Some(path) => Topology::load(path).map_err(|e| Error::BadRequest(e.to_string()))?,
             None => Topology::shop(),
-        };
+        });
         let clock = Arc::new(LabClock::starting_now(config.speed));
         let store = Arc::new(Store::with_seed(clock.clone(), config.seed));
         let logs = Arc::new(LogStore::default());
@@ -73,7 +78,25 @@ impl Lab {
                 Err(error) => return Err(error),
             }
         }
-        let state = ApiState::new(store.clone(), logs.clone());
+        for manifest in topology.manifests() {
+            let kind = manifest.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
+            let api_version = manifest.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string();
+            let kind = Kind::from_api_version(&api_version, &kind).ok_or_else(|| {
+                Error::BadRequest(format!("the topology renders an unknown kind {api_version}/{kind}"))
+            })?;
+            match store.create(kind, manifest) {
+                Ok(_) | Err(Error::AlreadyExists { .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        let model = AppModel::new(topology.clone(), store.clone(), logs.clone(), config.seed);
+        let app = model.handle();
+        let hooks: Vec<Box<dyn TickHook>> = vec![Box::new(FaultEngine::new(app.clone(), config.seed))];
+        let sim_config = SimConfig { seed: config.seed, nodes: topology.node_configs(), ..SimConfig::default() };
+        let sim = sim::start(sim_config, store.clone(), logs.clone(), Box::new(model), hooks);
+        let mut state = ApiState::new(store.clone(), logs.clone());
+        let metrics_store = store.clone();
+        state.metrics = Some(Arc::new(move || crate::metrics::render(&metrics_store, &app)));
         let server = ApiServer::start(state, config.port)?;
         let url = server.url().to_string();
         let (kubeconfig, scratch) = match &config.kubeconfig {
@@ -86,7 +109,7 @@ impl Lab {
         };
         crate::kubeconfig::write(&kubeconfig, &url, None)?;
         tracing::info!(%url, kubeconfig = %kubeconfig.display(), "lab API server listening");
-        Ok(Lab { clock, store, logs, topology, server: Some(server), url, kubeconfig, scratch })
+        Ok(Lab { clock, store, logs, topology, sim: Some(sim), server: Some(server), url, kubeconfig, scratch })
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -122,6 +145,9 @@ impl Lab {
 
     /// Stop everything the lab started and remove its temporary files.
     pub async fn stop(mut self) {
+        if let Some(sim) = self.sim.take() {
+            let _ = tokio::task::spawn_blocking(move || sim.stop()).await;
+        }
         if let Some(server) = self.server.take() {
             server.stop().await;
         }
@@ -137,6 +163,7 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        self.sim.take();
         self.server.take();
         self.cleanup();
     }
@@ -215,8 +242,25 @@ mod tests {
         let (namespaces, _) = lab.store().list(Kind::Namespace, None);
         let names: Vec<&str> = namespaces.iter().map(|n| n.name()).collect();
         assert_eq!(names, ["default", "kube-node-lease", "kube-public", "kube-system", "shop"]);
+        let (deployments, _) = lab.store().list(Kind::Deployment, Some("shop"));
+        assert_eq!(deployments.len(), lab.topology().services.len());
         lab.stop().await;
         assert!(!kubeconfig.exists());
+    }
+
+    #[actix_rt::test]
+    async fn a_lab_runs_under_actix_rt_too() {
+        let lab = Lab::start(LabConfig { speed: 50.0, ..LabConfig::default() }).await.unwrap();
+        let url = lab.url().to_string();
+        let store = lab.store();
+        let started = std::time::Instant::now();
+        while store.list(Kind::Node, None).0.len() < lab.topology().nodes.len() {
+            assert!(started.elapsed() < std::time::Duration::from_secs(20), "the kubelets register their nodes");
+            actix_rt::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        lab.stop().await;
+        let address = url.trim_start_matches("http://").to_string();
+        assert!(std::net::TcpStream::connect(address).is_err(), "nothing listens after stop");
     }
 
     #[test]

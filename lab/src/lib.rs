@@ -14,6 +14,7 @@
 //! - `sim`: the simulation driver that ticks the clock and runs the controllers and kubelets.
 //! - `error`: the lab's error type; API errors map to `Status` objects.
 //! - `kubeconfig`: the kubeconfig kubectl and kube-rs use to reach the lab.
+//! - `perf`: measurements of the lab (`medic lab perf`, the `api` bench).
 //! - `handle`: [`Lab`] and [`LabConfig`], what the rest of medic starts and stops.
 #![forbid(unsafe_code)]
 
@@ -28,6 +29,7 @@ pub mod kubeconfig;
 pub mod kubelet;
 pub mod logs;
 pub mod metrics;
+pub mod perf;
 pub mod runtime;
 pub mod sim;
 pub mod store;

@@ -324,3 +324,36 @@ fn chaos_mesh_manifests_apply_get_and_delete() -> Result<()> {
     assert!(unknown.contains("podchaos.chaos-mesh.org \"nope\" not found"), "{unknown}");
     Ok(())
 }
+
+#[test]
+fn apply_built_in_kinds_with_client_side_apply() -> Result<()> {
+    let cluster = Cluster::start(SPEED)?;
+    let policy = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: quarantine-payment\n  namespace: shop\n\
+                  spec:\n  podSelector:\n    matchLabels:\n      app: payment\n  policyTypes: [Ingress, Egress]\n";
+    let path = cluster.write_file("netpol.yaml", policy)?;
+    assert_eq!(
+        cluster.ok(&["apply", "-f", &path])?.trim(),
+        "networkpolicy.networking.k8s.io/quarantine-payment created"
+    );
+    let rows = table(&cluster.ok(&["get", "netpol", "-n", "shop"])?);
+    assert_eq!(header(&rows), ["NAME", "POD-SELECTOR", "AGE"]);
+    assert_eq!(&rows[1][..2], ["quarantine-payment", "app=payment"]);
+
+    // A ConfigMap change through apply: the strategic merge patch kubectl computes lands as written.
+    let name = format!("{}-config", "frontend");
+    let current = cluster.ok(&["get", "configmap", &name, "-n", "shop", "-o", "json"])?;
+    let mut current: Value = serde_json::from_str(&current)?;
+    current["data"]["LOG_LEVEL"] = Value::String("debug".into());
+    for field in ["resourceVersion", "uid", "creationTimestamp"] {
+        current["metadata"].as_object_mut().context("metadata")?.remove(field);
+    }
+    let path = cluster.write_file("cm.json", &current.to_string())?;
+    let applied = cluster.ok(&["apply", "-f", &path])?;
+    assert_eq!(applied.trim(), format!("configmap/{name} configured"));
+    let level = cluster.ok(&["get", "configmap", &name, "-n", "shop", "-o", "jsonpath={.data.LOG_LEVEL}"])?;
+    assert_eq!(level, "debug");
+    let dry = cluster.ok(&["delete", "netpol", "quarantine-payment", "-n", "shop", "--dry-run=server"])?;
+    assert!(dry.contains("deleted (server dry run)"), "{dry}");
+    assert!(cluster.lab().store().get(Kind::NetworkPolicy, Some("shop"), "quarantine-payment").is_some());
+    Ok(())
+}

@@ -72,8 +72,8 @@ pub fn list(state: &ApiState, request: &HttpRequest, target: &ResourcePath, quer
     if response::wants_table(request) {
         let include = IncludeObject::parse(query.get("includeObject").map(String::as_str));
         let now = state.store.clock().now();
-        let table = table::table(target.kind, &objects, revision, token.as_deref(), include, now);
-        return Ok(response::json(200, &table));
+        let body = table::table_bytes(target.kind, &objects, revision, token.as_deref(), include, now);
+        return Ok(HttpResponse::Ok().content_type("application/json").body(body));
     }
     let body = response::list_body(target.kind, &objects, revision, token.as_deref());
     Ok(HttpResponse::Ok().content_type("application/json").body(body))
@@ -89,7 +89,8 @@ pub fn get(state: &ApiState, request: &HttpRequest, target: &ResourcePath, name:
         let query = parse_query(request);
         let include = IncludeObject::parse(query.get("includeObject").map(String::as_str));
         let now = state.store.clock().now();
-        let table = table::table(target.kind, std::slice::from_ref(&object), object.resource_version, None, include, now);
+        let table =
+            table::table(target.kind, std::slice::from_ref(&object), object.resource_version, None, include, now);
         return Ok(response::json(200, &table));
     }
     Ok(response::object(200, &object))

@@ -77,6 +77,8 @@ impl ApiServer {
                             .default_service(web::to(dispatch))
                     })
                     .workers(2)
+                    // Watch events are small writes that must not wait for the client's delayed ACK.
+                    .tcp_nodelay(true)
                     .disable_signals()
                     .shutdown_timeout(1)
                     .bind(("127.0.0.1", port));

@@ -3,6 +3,8 @@
 //! `matchExpressions`) as Deployments, ReplicaSets, Services and NetworkPolicies carry it.
 use serde_json::{Map, Value};
 
+use crate::store::field;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Requirement {
     Equals(String, String),
@@ -78,7 +80,7 @@ impl LabelSelector {
 
     /// Whether an object's `metadata.labels` satisfies the selector.
     pub fn matches_object(&self, object: &Value) -> bool {
-        self.matches_json(object.pointer("/metadata/labels"))
+        self.matches_json(field(object, "/metadata/labels"))
     }
 
     pub fn matches_map(&self, labels: &Map<String, Value>) -> bool {

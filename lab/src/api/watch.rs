@@ -146,10 +146,8 @@ pub fn watch(state: &ApiState, request: &HttpRequest, target: &ResourcePath, que
         bookmarks,
     };
     let stream = futures::stream::unfold(watch_state, next_line);
-    Ok(HttpResponse::Ok()
-        .content_type("application/json")
-        .insert_header(("Transfer-Encoding", "chunked"))
-        .streaming(stream))
+    // A body of unknown length: actix sends it with chunked transfer encoding, one chunk per event.
+    Ok(HttpResponse::Ok().content_type("application/json").streaming(stream))
 }
 
 async fn next_line(mut state: WatchState) -> Option<(Result<Bytes, Infallible>, WatchState)> {

@@ -10,6 +10,10 @@ pub(super) fn apply(kind: Kind, object: &mut Value) {
         Kind::Pod => {
             let spec = object_field(object, "spec");
             pod_spec(spec);
+            default_tolerations(spec);
+            spec.entry("enableServiceLinks").or_insert(json!(true));
+            spec.entry("preemptionPolicy").or_insert(json!("PreemptLowerPriority"));
+            spec.entry("priority").or_insert(json!(0));
             let qos = qos_class(spec);
             let status = object_field(object, "status");
             status.entry("phase").or_insert_with(|| json!("Pending"));
@@ -73,6 +77,22 @@ pub(super) fn apply(kind: Kind, object: &mut Value) {
             object.as_object_mut().map(|o| o.entry("type").or_insert(json!("Normal")));
         }
         _ => {}
+    }
+}
+
+/// What the DefaultTolerationSeconds admission plugin adds to every pod: 300 s on a not-ready or
+/// unreachable node before the pod is evicted.
+fn default_tolerations(spec: &mut Map<String, Value>) {
+    let tolerations = spec.entry("tolerations").or_insert_with(|| json!([]));
+    let Some(list) = tolerations.as_array_mut() else { return };
+    for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
+        let present = list.iter().any(|t| {
+            t.get("key").and_then(Value::as_str) == Some(key)
+                && t.get("effect").and_then(Value::as_str).is_none_or(|e| e == "NoExecute")
+        });
+        if !present {
+            list.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
+        }
     }
 }
 
@@ -191,6 +211,8 @@ mod tests {
         assert_eq!(pod["spec"]["containers"][0]["resources"]["requests"]["memory"], "128Mi");
         assert_eq!(pod["status"]["phase"], "Pending");
         assert_eq!(pod["status"]["qosClass"], "Guaranteed");
+        assert_eq!(pod["spec"]["tolerations"][1]["key"], "node.kubernetes.io/unreachable");
+        assert_eq!(pod["spec"]["tolerations"][1]["tolerationSeconds"], 300);
         let again = pod.clone();
         apply(Kind::Pod, &mut pod);
         assert_eq!(pod, again, "defaulting is idempotent");

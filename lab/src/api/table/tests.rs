@@ -193,3 +193,24 @@ fn service_and_other_rows() {
         assert_eq!(columns(kind).len(), cells(kind, &json!({}), now()).len(), "{kind}");
     }
 }
+
+#[test]
+fn table_bytes_equal_the_table_value() {
+    let objects: Vec<Object> = (0..3)
+        .map(|i| {
+            let value = pod(json!({"phase": "Running"}));
+            let mut value = value;
+            value["metadata"]["name"] = json!(format!("cart-{i}"));
+            std::sync::Arc::new(crate::store::StoredObject {
+                json: bytes::Bytes::from(serde_json::to_vec(&value).unwrap()),
+                value,
+                resource_version: 9,
+            })
+        })
+        .collect();
+    for include in [IncludeObject::None, IncludeObject::Metadata, IncludeObject::Object] {
+        let bytes = table_bytes(Kind::Pod, &objects, 9, Some("tok"), include, now());
+        let parsed: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(parsed, table(Kind::Pod, &objects, 9, Some("tok"), include, now()), "{include:?}");
+    }
+}
