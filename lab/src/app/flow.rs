@@ -39,6 +39,10 @@ pub struct Instance {
     pub targets: Vec<Target>,
     /// Connections leaked to each dependency: opened outside the pool and never closed.
     pub leaked: Vec<f64>,
+    /// Pooled connections the process holds to each dependency (from the previous tick).
+    pub held: Vec<f64>,
+    /// Whether the process leaks connections to each dependency (opens one per call).
+    pub leaking: Vec<bool>,
     /// Multiplies the traffic the service receives (1.0 = what the graph sends it).
     pub traffic_factor: f64,
 }
@@ -92,10 +96,12 @@ pub struct DepOutcome {
     pub failure_latency_ms: f64,
     /// A callee instance the calls went to (for the address in log lines).
     pub target_instance: Option<usize>,
-    /// Pooled connections in use, idle-kept and leaked.
+    /// Connections open: pooled ones held after the tick, plus leaked ones.
     pub connections_open: f64,
     pub pool_in_use: f64,
     pub pool_waiting: f64,
+    /// Connections the server accepted from leaking code during the tick (they will never close).
+    pub new_connections: f64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -217,9 +223,21 @@ pub fn compute(topology: &Topology, instances: &[Instance], network: &dyn Networ
         out.max_connections = service.max_connections.unwrap_or(0);
     }
 
-    // 3. Connections each client wants from each datastore instance, then what the datastore grants.
-    let mut wanted = vec![0.0f64; instances.len()];
-    let mut leaked_at = vec![0.0f64; instances.len()];
+    // 3. Connections. A client keeps the connections it holds (a pool does not give them back because
+    //    the server is full); it asks the server for more when it needs more than it holds, and the
+    //    server grants new ones while it has free slots. A leaking client needs a new connection for
+    //    every call.
+    struct Ask {
+        client: usize,
+        dep: usize,
+        server: usize,
+        wanted: f64,
+        held: f64,
+        in_use: f64,
+        leak: f64,
+    }
+    let mut asks = Vec::new();
+    let mut held_at = vec![0.0f64; instances.len()];
     for (i, instance) in instances.iter().enumerate() {
         let service = &services[instance.service];
         for (d, dep) in service.dependencies.iter().enumerate() {
@@ -231,6 +249,7 @@ pub fn compute(topology: &Topology, instances: &[Instance], network: &dyn Networ
             let share = 1.0 / ready.len() as f64;
             let calls = flow.instances[i].rate * dep.calls_per_request;
             let leaked = instance.leaked.get(d).copied().unwrap_or(0.0);
+            let held = instance.held.get(d).copied().unwrap_or(0.0);
             for &q in ready {
                 let link = network.link(i, q);
                 if link.blocked {
@@ -240,22 +259,53 @@ pub fn compute(topology: &Topology, instances: &[Instance], network: &dyn Networ
                 let pool = pool as f64;
                 let in_use = (calls * share * latency_s).min(pool * share);
                 let kept = idle_kept(service.technology, pool) * share;
-                wanted[q] += in_use.max(kept);
-                leaked_at[q] += leaked * share;
+                let wanted = in_use.max(kept);
+                // Leaking code opens a connection of its own for every call (and never closes it).
+                let leak =
+                    if instance.leaking.get(d).copied().unwrap_or(false) { (calls * share).max(share) } else { 0.0 };
+                held_at[q] += held * share + leaked * share;
+                asks.push(Ask { client: i, dep: d, server: q, wanted, held: held * share, in_use, leak });
             }
         }
     }
-    let mut grant = vec![1.0f64; instances.len()];
+    let mut free = vec![f64::INFINITY; instances.len()];
     for (q, instance) in instances.iter().enumerate() {
         let service = &services[instance.service];
         let Some(max) = service.max_connections else { continue };
         let reserved = if service.technology == Technology::Postgres { RESERVED_SLOTS } else { 0.0 };
-        let capacity = (max as f64 - reserved - leaked_at[q]).max(0.0);
-        if wanted[q] > capacity {
-            grant[q] = if wanted[q] > 0.0 { capacity / wanted[q] } else { 0.0 };
+        free[q] = (max as f64 - reserved - held_at[q]).max(0.0);
+    }
+    let mut asked_new = vec![0.0f64; instances.len()];
+    for ask in &asks {
+        asked_new[ask.server] += (ask.wanted - ask.held).max(0.0) + ask.leak;
+    }
+    let grant_new: Vec<f64> = (0..instances.len())
+        .map(|q| if asked_new[q] > 0.0 { (free[q] / asked_new[q]).min(1.0) } else { 1.0 })
+        .collect();
+    // Per client and dependency: connections it has after this tick, connections its calls need, new
+    // connections it asked for, and those the server refused.
+    let mut connected: std::collections::HashMap<(usize, usize), Connections> = std::collections::HashMap::new();
+    for ask in &asks {
+        let grant = grant_new[ask.server];
+        let pooled = (ask.wanted - ask.held).max(0.0);
+        let usable = ask.wanted.min(ask.held + pooled * grant);
+        let entry = connected.entry((ask.client, ask.dep)).or_default();
+        entry.usable += usable;
+        entry.in_use += ask.in_use;
+        entry.asked += pooled;
+        entry.refused += pooled * (1.0 - grant);
+        entry.leak_asked += ask.leak;
+        entry.leak_granted += ask.leak * grant;
+        let out = &mut flow.instances[ask.server];
+        out.server_connections += usable + ask.leak * grant;
+        out.server_refused += (pooled + ask.leak) * (1.0 - grant);
+    }
+    for (q, instance) in instances.iter().enumerate() {
+        if services[instance.service].max_connections.is_some() {
+            // Leaked connections are held on the server too.
+            let leaked: f64 = held_at[q] - asks.iter().filter(|a| a.server == q).map(|a| a.held).sum::<f64>();
+            flow.instances[q].server_connections += leaked.max(0.0);
         }
-        let out = &mut flow.instances[q];
-        out.server_connections = (wanted[q].min(capacity) + leaked_at[q]).min(max as f64 - reserved);
     }
 
     // 4. Outcomes, callees first.
@@ -282,14 +332,14 @@ pub fn compute(topology: &Topology, instances: &[Instance], network: &dyn Networ
                             &mut outcome,
                             CallContext {
                                 caller: i,
-                                caller_technology: service.technology,
                                 pool: dep.pool,
                                 leaked: instance.leaked.get(d).copied().unwrap_or(0.0),
+                                leaking: instance.leaking.get(d).copied().unwrap_or(false),
                                 timeout_ms: dep.timeout_ms,
                                 ready: &endpoints[*callee],
                                 listening: &|q| instances[q].listening,
                                 own_latency: &own_latency,
-                                grant: &grant,
+                                connections: connected.get(&(i, d)).copied(),
                             },
                             &flow.instances,
                             network,
@@ -312,10 +362,6 @@ pub fn compute(topology: &Topology, instances: &[Instance], network: &dyn Networ
             out.latency_ok_ms = latency_ok.min(30_000.0);
             out.latency_err_ms = if out.error_fraction > 0.0 { latency_err.max(1.0) } else { 0.0 };
             out.deps = deps;
-            if service.max_connections.is_some() {
-                let attempts: f64 = wanted[i];
-                out.server_refused = if grant[i] < 1.0 { attempts * (1.0 - grant[i]) } else { 0.0 };
-            }
         }
     }
 
@@ -335,16 +381,31 @@ pub fn compute(topology: &Topology, instances: &[Instance], network: &dyn Networ
     flow
 }
 
+/// One client's connections to one dependency during a tick.
+#[derive(Debug, Clone, Copy, Default)]
+struct Connections {
+    /// Held after the tick.
+    usable: f64,
+    /// What its calls keep busy (Little's law).
+    in_use: f64,
+    /// New pooled connections asked for, and refused by the server.
+    asked: f64,
+    refused: f64,
+    /// Connections the leaking code asked for, and got.
+    leak_asked: f64,
+    leak_granted: f64,
+}
+
 struct CallContext<'a> {
     caller: usize,
-    caller_technology: Technology,
     pool: Option<u32>,
     leaked: f64,
     timeout_ms: f64,
     ready: &'a [usize],
     listening: &'a dyn Fn(usize) -> bool,
     own_latency: &'a [f64],
-    grant: &'a [f64],
+    connections: Option<Connections>,
+    leaking: bool,
 }
 
 /// The outcome of calling one dependency from one instance: averaged over the callee's endpoints.
@@ -402,9 +463,20 @@ fn call_dependency(outcome: &mut DepOutcome, call: CallContext<'_>, callees: &[I
             add(Cause::Timeout, ok * lost, call.timeout_ms, &mut failure, &mut failure_latency);
             ok *= 1.0 - lost;
         }
-        if call.grant[q] < 1.0 {
-            add(Cause::TooManyConnections, ok * (1.0 - call.grant[q]), 5.0, &mut failure, &mut failure_latency);
-            ok *= call.grant[q];
+        if let Some(c) = call.connections
+            && (c.refused > 1e-9 || c.leak_granted < c.leak_asked - 1e-9)
+        {
+            // A pool works with the connections it holds; calls fail when it holds fewer than they keep
+            // busy. A leaking client needs a new connection for every call.
+            let refused_share = if call.leaking && c.leak_asked > 0.0 {
+                (1.0 - c.leak_granted / c.leak_asked).clamp(0.0, 1.0)
+            } else if c.usable < c.in_use {
+                if c.usable < 1e-9 { 1.0 } else { (1.0 - c.usable / c.in_use).clamp(0.0, 1.0) }
+            } else {
+                0.0
+            };
+            add(Cause::TooManyConnections, ok * refused_share, 5.0, &mut failure, &mut failure_latency);
+            ok *= 1.0 - refused_share;
         }
         if callee.error_fraction > 0.0 {
             let upstream = ok * callee.error_fraction;
@@ -424,7 +496,9 @@ fn call_dependency(outcome: &mut DepOutcome, call: CallContext<'_>, callees: &[I
         let pool = pool as f64;
         let needed = outcome.rate * latency / 1000.0;
         outcome.pool_in_use = needed.min(pool);
-        outcome.connections_open = needed.min(pool).max(idle_kept(call.caller_technology, pool)) + call.leaked;
+        let open = call.connections.map_or(0.0, |c| c.usable);
+        outcome.new_connections = call.connections.map_or(0.0, |c| c.leak_granted);
+        outcome.connections_open = open + call.leaked;
         if needed > pool {
             let starved = (1.0 - pool / needed).clamp(0.0, 1.0);
             let remaining = 1.0 - failure;

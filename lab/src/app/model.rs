@@ -262,9 +262,11 @@ impl AppState {
             non_heap_bytes: process::non_heap(technology),
             baseline_bytes: baseline,
             leaked_bytes: 0.0,
+            outside_heap_bytes: 0,
             memory_bytes: baseline / 3,
             cpu_cores: 0.0,
             leaked_connections: vec![0.0; dependencies.len()],
+            held_connections: vec![0.0; dependencies.len()],
             dependencies,
             counters: Counters::default(),
             next_line: BTreeMap::new(),
@@ -393,6 +395,17 @@ impl AppState {
                 stress_cpu_millis: stress,
                 targets,
                 leaked: process.leaked_connections.clone(),
+                held: process.held_connections.clone(),
+                leaking: service
+                    .dependencies
+                    .iter()
+                    .enumerate()
+                    .map(|(d, dep)| {
+                        effects.is_some_and(|e| {
+                            e.connection_leak_per_minute > 0.0 && leak_target(service, &topology, e) == Some(d)
+                        }) && dep.pool.is_some()
+                    })
+                    .collect(),
                 traffic_factor: effects.map_or(1.0, |e| e.traffic_factor),
             });
             seen_pods.insert(pod.clone());
@@ -415,6 +428,8 @@ impl AppState {
                     stress_cpu_millis: 0.0,
                     targets: service.dependencies.iter().map(|d| Target::Service(d.service)).collect(),
                     leaked: vec![0.0; service.dependencies.len()],
+                    held: vec![0.0; service.dependencies.len()],
+                    leaking: vec![false; service.dependencies.len()],
                     traffic_factor: 1.0,
                 });
                 refs.push(InstanceRef { pod: pod_ref, process: None });
@@ -460,26 +475,38 @@ impl AppState {
         let stress_memory = if effects.stresses(&key.container) { effects.stress_memory_bytes } else { 0 };
         let (growth, per_connection) =
             service.map_or((0, 0), |s| (s.memory_growth_bytes_per_hour, s.memory_per_connection_bytes));
+        process.outside_heap_bytes = stress_memory;
         process.memory_bytes = if process.paused {
             1 << 20
         } else {
             process.working_set(growth, per_connection, flow.server_connections, stress_memory)
         };
 
+        // The pool holds what it holds after this tick.
+        for (d, outcome) in flow.deps.iter().enumerate() {
+            if let Some(held) = process.held_connections.get_mut(d) {
+                let leaked = process.leaked_connections.get(d).copied().unwrap_or(0.0);
+                *held = (outcome.connections_open - leaked).max(0.0);
+            }
+        }
+        // Connections to a server that went away (refused now) died with it, leaked ones included.
+        for (d, outcome) in flow.deps.iter().enumerate() {
+            if matches!(outcome.cause, Some(Cause::Refused | Cause::Unresolvable))
+                && outcome.failure >= 0.999
+                && let Some(leak) = process.leaked_connections.get_mut(d)
+            {
+                *leak = 0.0;
+            }
+        }
         // Connection leak: new connections the code never closes, while the server accepts them.
         if effects.connection_leak_per_minute > 0.0
             && let Some(s) = service
+            && let Some(d) = leak_target(s, &topology, &effects)
+            && let Some(leak) = process.leaked_connections.get_mut(d)
         {
-            let target = match &effects.connection_leak_target {
-                Some(name) => s.dependencies.iter().position(|d| topology.services[d.service].name == *name),
-                None => s.dependencies.iter().position(|d| d.protocol.is_pooled()),
-            };
-            if let Some(d) = target {
-                let refused = flow.deps.get(d).is_some_and(|o| o.cause == Some(Cause::TooManyConnections));
-                if !refused && let Some(leak) = process.leaked_connections.get_mut(d) {
-                    *leak += effects.connection_leak_per_minute * seconds / 60.0;
-                }
-            }
+            // Connections the server accepted from the leaking code are never closed.
+            let accepted = flow.deps.get(d).map_or(0.0, |o| o.new_connections);
+            *leak += (effects.connection_leak_per_minute * seconds / 60.0).min(accepted);
         }
 
         // CPU and what the counters see.
@@ -548,6 +575,18 @@ impl AppState {
             live,
             exit,
         }
+    }
+}
+
+/// The dependency a connection leak goes to: the one it names, or the first pooled one.
+fn leak_target(
+    service: &super::topology::Service,
+    topology: &Topology,
+    effects: &crate::faults::effects::PodEffects,
+) -> Option<usize> {
+    match &effects.connection_leak_target {
+        Some(name) => service.dependencies.iter().position(|d| topology.services[d.service].name == *name),
+        None => service.dependencies.iter().position(|d| d.protocol.is_pooled()),
     }
 }
 

@@ -58,11 +58,15 @@ pub struct Process {
     pub non_heap_bytes: u64,
     pub baseline_bytes: u64,
     pub leaked_bytes: f64,
+    /// Memory in the container that is not the runtime's heap: stressors, datastore connections.
+    pub outside_heap_bytes: u64,
     pub memory_bytes: u64,
     pub cpu_cores: f64,
     pub dependencies: Vec<Option<DependencyAddress>>,
     /// Connections leaked to each dependency.
     pub leaked_connections: Vec<f64>,
+    /// Pooled connections held to each dependency.
+    pub held_connections: Vec<f64>,
     pub counters: Counters,
     /// When each kind of line may next be written (rate limits, so an error storm does not flood).
     pub next_line: BTreeMap<String, Timestamp>,
@@ -79,9 +83,11 @@ impl Process {
         (base + per_connection as f64 * connections + stress as f64).max(0.0) as u64
     }
 
-    /// Heap in use when the runtime caps it: what is above the non-heap part of the process.
+    /// Heap in use when the runtime caps it: the process's memory above its non-heap part (a stressor
+    /// in the same container is another process, not heap).
     pub fn heap_used(&self) -> Option<u64> {
-        self.heap_limit_bytes.map(|_| self.memory_bytes.saturating_sub(self.non_heap_bytes))
+        self.heap_limit_bytes
+            .map(|_| self.memory_bytes.saturating_sub(self.non_heap_bytes).saturating_sub(self.outside_heap_bytes))
     }
 
     pub fn is_ready(&self) -> bool {

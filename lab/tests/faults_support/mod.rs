@@ -40,6 +40,10 @@ impl TestLab {
         let store = Arc::new(Store::with_seed(clock, seed));
         let logs = Arc::new(LogStore::default());
         let topology = Arc::new(topology);
+        for namespace in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            let object = serde_json::json!({"metadata": {"name": namespace}});
+            store.create(Kind::Namespace, object).expect("system namespace");
+        }
         medic_lab::app::deploy(&store, &topology).expect("deploy the topology");
         let model = AppModel::new(topology.clone(), store.clone(), logs.clone(), seed);
         let app = model.handle();
