@@ -296,11 +296,16 @@ struct SyntheticData {
     directions: Vec<f32>,
     /// Cumulative cluster weights (Zipf-like), for sampling a cluster.
     cumulative: Vec<f64>,
+    topics: usize,
 }
 
+/// Clusters per topic: failures of one kind (say, memory) form neighbouring clusters.
+const CLUSTERS_PER_TOPIC: usize = 20;
+/// How far a cluster's centre strays from its topic's (cosine ≈ 0.75 to it, ≈ 0.55 between siblings).
+const TOPIC_SPREAD: f32 = 0.9;
 const DIRECTIONS: usize = 6;
-const SPREAD: f32 = 0.35;
-const NOISE: f32 = 0.03;
+const SPREAD: f32 = 0.3;
+const NOISE: f32 = 0.02;
 const ZIPF: f64 = 0.7;
 
 impl SyntheticData {
@@ -311,7 +316,17 @@ impl SyntheticData {
             crate::embed::hashing::normalise(&mut v);
             v
         };
-        let centres = (0..clusters).flat_map(|_| unit(&mut rng)).collect();
+        let topics = clusters.div_ceil(CLUSTERS_PER_TOPIC);
+        let topic_centres: Vec<Vec<f32>> = (0..topics).map(|_| unit(&mut rng)).collect();
+        let centres = (0..clusters)
+            .flat_map(|c| {
+                let topic = &topic_centres[c % topics];
+                let mut centre: Vec<f32> =
+                    topic.iter().zip(unit(&mut rng)).map(|(t, r)| t + TOPIC_SPREAD * r).collect();
+                crate::embed::hashing::normalise(&mut centre);
+                centre
+            })
+            .collect();
         let directions = (0..clusters * DIRECTIONS).flat_map(|_| unit(&mut rng)).collect();
         let mut total = 0.0;
         let cumulative = (0..clusters)
@@ -320,14 +335,16 @@ impl SyntheticData {
                 total
             })
             .collect();
-        Self { dim, centres, directions, cumulative }
+        Self { dim, centres, directions, cumulative, topics }
     }
 
     fn describe(&self) -> String {
         format!(
-            "{} clusters with Zipf({ZIPF}) sizes; each vector = its cluster's centre + {DIRECTIONS} cluster-specific \
-             directions × N(0, {SPREAD}²) + uniform noise ±{NOISE} per dimension, L2-normalised",
-            self.cumulative.len()
+            "{} clusters with Zipf({ZIPF}) sizes in {} topics (a cluster centre = its topic's + {TOPIC_SPREAD} × a random \
+             direction); each vector = its cluster's centre + {DIRECTIONS} cluster-specific directions × N(0, {SPREAD}²) \
+             + uniform noise ±{NOISE} per dimension, L2-normalised",
+            self.cumulative.len(),
+            self.topics
         )
     }
 
