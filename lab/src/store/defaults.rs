@@ -137,6 +137,17 @@ fn container_defaults(container: &mut Map<String, Value>) {
             port.entry("protocol").or_insert(json!("TCP"));
         }
     }
+    for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+        if let Some(probe) = container.get_mut(probe).and_then(Value::as_object_mut) {
+            probe.entry("timeoutSeconds").or_insert(json!(1));
+            probe.entry("periodSeconds").or_insert(json!(10));
+            probe.entry("successThreshold").or_insert(json!(1));
+            probe.entry("failureThreshold").or_insert(json!(3));
+            if let Some(http) = probe.get_mut("httpGet").and_then(Value::as_object_mut) {
+                http.entry("scheme").or_insert(json!("HTTP"));
+            }
+        }
+    }
     if let Some(resources) = container.get_mut("resources").and_then(Value::as_object_mut) {
         // Limits without requests: requests default to the limits.
         if let Some(limits) = resources.get("limits").cloned().and_then(|v| v.as_object().cloned()) {
@@ -202,10 +213,14 @@ mod tests {
     #[test]
     fn pods_get_the_defaults_describe_shows() {
         let mut pod = json!({"metadata": {"name": "p"}, "spec": {"containers": [
-            {"name": "app", "image": "shop/cart:1.2", "resources": {"limits": {"memory": "128Mi", "cpu": "100m"}}}
+            {"name": "app", "image": "shop/cart:1.2", "resources": {"limits": {"memory": "128Mi", "cpu": "100m"}},
+             "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 5}}
         ]}});
         apply(Kind::Pod, &mut pod);
         assert_eq!(pod["spec"]["restartPolicy"], "Always");
+        let probe = &pod["spec"]["containers"][0]["readinessProbe"];
+        assert_eq!((probe["periodSeconds"].as_i64(), probe["failureThreshold"].as_i64()), (Some(5), Some(3)));
+        assert_eq!((probe["successThreshold"].as_i64(), probe["httpGet"]["scheme"].as_str()), (Some(1), Some("HTTP")));
         assert_eq!(pod["spec"]["terminationGracePeriodSeconds"], 30);
         assert_eq!(pod["spec"]["containers"][0]["imagePullPolicy"], "IfNotPresent");
         assert_eq!(pod["spec"]["containers"][0]["resources"]["requests"]["memory"], "128Mi");
