@@ -87,6 +87,85 @@ fn subresource(kind: Kind, sub: &str) -> Value {
     }
 }
 
+/// Which aggregated discovery version an `Accept` header asks for first, if any (`v2` or `v2beta1`;
+/// kubectl 1.27+ asks for it and falls back to the per-group documents otherwise).
+pub fn aggregated_version(accept: &str) -> Option<&'static str> {
+    for media in accept.split(',') {
+        let params: Vec<&str> = media.split(';').map(str::trim).collect();
+        if !params.contains(&"as=APIGroupDiscoveryList") || !params.contains(&"g=apidiscovery.k8s.io") {
+            continue;
+        }
+        if params.contains(&"v=v2") {
+            return Some("v2");
+        }
+        if params.contains(&"v=v2beta1") {
+            return Some("v2beta1");
+        }
+    }
+    None
+}
+
+/// The Content-Type of an aggregated discovery document of `version`.
+pub fn aggregated_content_type(version: &str) -> String {
+    format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList")
+}
+
+/// `GET /api` or `GET /apis` as an `APIGroupDiscoveryList`: every resource of the core group (`core`
+/// true) or of the named groups, in one document.
+pub fn aggregated(core: bool, version: &str) -> Value {
+    let items: Vec<Value> = Kind::GROUPS
+        .iter()
+        .filter(|(group, _)| group.is_empty() == core)
+        .map(|(group, group_version)| {
+            let resources: Vec<Value> = Kind::ALL
+                .into_iter()
+                .filter(|k| k.group() == *group && k.version() == *group_version)
+                .map(aggregated_resource)
+                .collect();
+            let mut metadata = json!({"creationTimestamp": null});
+            if !group.is_empty() {
+                metadata["name"] = json!(group);
+            }
+            json!({"metadata": metadata,
+                   "versions": [{"version": group_version, "resources": resources, "freshness": "Current"}]})
+        })
+        .collect();
+    json!({"kind": "APIGroupDiscoveryList", "apiVersion": format!("apidiscovery.k8s.io/{version}"),
+           "metadata": {}, "items": items})
+}
+
+fn aggregated_resource(kind: Kind) -> Value {
+    let response_kind = json!({"group": kind.group(), "version": kind.version(), "kind": kind.kind()});
+    let subresources: Vec<Value> = kind
+        .subresources()
+        .iter()
+        .map(|sub| {
+            let listed = subresource(kind, sub);
+            let group = listed.get("group").cloned().unwrap_or(json!(kind.group()));
+            let version = listed.get("version").cloned().unwrap_or(json!(kind.version()));
+            json!({"subresource": sub, "responseKind": {"group": group, "version": version, "kind": listed["kind"]},
+                   "verbs": listed["verbs"]})
+        })
+        .collect();
+    let mut resource = json!({
+        "resource": kind.plural(),
+        "responseKind": response_kind,
+        "scope": if kind.namespaced() { "Namespaced" } else { "Cluster" },
+        "singularResource": kind.singular(),
+        "verbs": kind.verbs(),
+    });
+    if !kind.short_names().is_empty() {
+        resource["shortNames"] = json!(kind.short_names());
+    }
+    if !kind.categories().is_empty() {
+        resource["categories"] = json!(kind.categories());
+    }
+    if !subresources.is_empty() {
+        resource["subresources"] = json!(subresources);
+    }
+    resource
+}
+
 /// The path of a group version in OpenAPI v3 (`api/v1`, `apis/apps/v1`).
 fn openapi_path(group: &str, version: &str) -> String {
     if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") }
@@ -201,6 +280,29 @@ mod tests {
         assert_eq!(apps["groupVersion"], "apps/v1");
         let scale = apps["resources"].as_array().unwrap().iter().find(|r| r["name"] == "deployments/scale").unwrap();
         assert_eq!(scale["kind"], "Scale");
+    }
+
+    #[test]
+    fn aggregated_discovery_lists_every_resource() {
+        let accept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;\
+                      g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+        assert_eq!(aggregated_version(accept), Some("v2"));
+        let old = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+        assert_eq!(aggregated_version(old), Some("v2beta1"));
+        assert_eq!(aggregated_version("application/json, */*"), None);
+
+        let core = aggregated(true, "v2");
+        assert_eq!(core["apiVersion"], "apidiscovery.k8s.io/v2");
+        let resources = core["items"][0]["versions"][0]["resources"].as_array().unwrap();
+        let pods = resources.iter().find(|r| r["resource"] == "pods").unwrap();
+        assert_eq!((pods["scope"].as_str(), pods["shortNames"][0].as_str()), (Some("Namespaced"), Some("po")));
+        let eviction =
+            pods["subresources"].as_array().unwrap().iter().find(|s| s["subresource"] == "eviction").unwrap();
+        assert_eq!(eviction["responseKind"], json!({"group": "policy", "version": "v1", "kind": "Eviction"}));
+        let groups = aggregated(false, "v2beta1");
+        let names: Vec<&str> =
+            groups["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["apps", "networking.k8s.io", "chaos-mesh.org", "lab.medic.io"]);
     }
 
     #[test]

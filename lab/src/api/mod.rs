@@ -150,11 +150,19 @@ fn route(state: &ApiState, request: &HttpRequest, body: &[u8]) -> Result<HttpRes
             let text = state.metrics.as_ref().map(|render| render()).unwrap_or_default();
             return Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(text));
         }
-        "/api" | "/api/" if get => {
-            let host = request.connection_info().host().to_string();
-            return Ok(response::json(200, &discovery::core_versions(&host)));
+        "/api" | "/api/" | "/apis" | "/apis/" if get => {
+            let core = path.starts_with("/api/") || path == "/api";
+            let accept = request.headers().get("accept").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            if let Some(version) = discovery::aggregated_version(accept) {
+                let body = serde_json::to_vec(&discovery::aggregated(core, version)).unwrap_or_default();
+                return Ok(HttpResponse::Ok().content_type(discovery::aggregated_content_type(version)).body(body));
+            }
+            if core {
+                let host = request.connection_info().host().to_string();
+                return Ok(response::json(200, &discovery::core_versions(&host)));
+            }
+            return Ok(response::json(200, &discovery::groups()));
         }
-        "/apis" | "/apis/" if get => return Ok(response::json(200, &discovery::groups())),
         "/openapi/v3" | "/openapi/v3/" if get => return Ok(response::json(200, &discovery::openapi_v3_root())),
         _ => {}
     }
