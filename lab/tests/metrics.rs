@@ -28,7 +28,9 @@ async fn promtool_accepts_the_scrape_of_a_running_shop() {
     let mut lab = TestLab::shop(1);
     lab.serve().expect("serve");
     lab.run(Duration::from_secs(60));
-    let body = reqwest_free_get(&format!("{}/metrics", lab.url())).await;
+    let (status, body) =
+        support::http(&format!("{}/metrics", lab.url()), "GET", "text/plain", "").await.expect("scrape");
+    assert_eq!(status, 200);
     let (ok, report) = promtool_check(&body);
     assert!(ok, "promtool check metrics failed:\n{report}");
     assert!(report.trim().is_empty(), "promtool lints:\n{report}");
@@ -71,33 +73,4 @@ async fn promtool_accepts_the_scrape_of_a_running_shop() {
     assert_eq!(after, before, "a settled shop serves no errors");
     let connections = lab.sample(&body, "pg_stat_database_numbackends", &[("datname", "orders")]);
     assert!(connections.iter().sum::<f64>() >= 20.0, "HikariCP pools hold their connections: {connections:?}");
-}
-
-/// A plain HTTP GET with tokio (the lab's dev-dependencies carry no HTTP client of their own).
-async fn reqwest_free_get(url: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let address = url.trim_start_matches("http://");
-    let (host, path) = address.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((address, "/".into()));
-    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("send");
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.expect("read");
-    let text = String::from_utf8_lossy(&response).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").expect("http response");
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() }
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if size == 0 {
-            break;
-        }
-        out.push_str(&rest[..size]);
-        body = &rest[size + 2..];
-    }
-    out
 }

@@ -104,7 +104,10 @@ impl TestLab {
             let want = d.value.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
             let available = d.value.pointer("/status/availableReplicas").and_then(Value::as_i64).unwrap_or(0);
             let updated = d.value.pointer("/status/updatedReplicas").and_then(Value::as_i64).unwrap_or(0);
-            available == want && updated == want
+            let total = d.value.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0);
+            let observed = d.value.pointer("/status/observedGeneration").and_then(Value::as_i64);
+            let generation = d.value.pointer("/metadata/generation").and_then(Value::as_i64);
+            available == want && updated == want && total == want && observed == generation
         })
     }
 
@@ -200,4 +203,152 @@ pub fn sample(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Vec<f64> {
 /// The sum of the samples of `name` whose labels include `labels`.
 pub fn total(metrics: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     sample(metrics, name, labels).iter().sum()
+}
+
+/// What kubectl sends for the commands an SRE (or medic's executor) uses, through kube-rs.
+pub mod kubectl {
+    use anyhow::{Context, Result};
+    use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+    use k8s_openapi::api::core::v1::{Node, Pod};
+    use k8s_openapi::api::networking::v1::NetworkPolicy;
+    use kube::Client;
+    use kube::api::{Api, DeleteParams, EvictParams, ListParams, Patch, PatchParams, PostParams};
+    use serde_json::{Value, json};
+
+    /// `kubectl rollout restart deployment/<name>`.
+    pub async fn rollout_restart(client: &Client, name: &str, at: &str) -> Result<()> {
+        let patch =
+            json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": at}}}}});
+        Api::<Deployment>::namespaced(client.clone(), "shop")
+            .patch(name, &PatchParams::default(), &Patch::Strategic(patch))
+            .await?;
+        Ok(())
+    }
+
+    /// `kubectl scale deployment/<name> --replicas=N` (the scale subresource, merge patch).
+    pub async fn scale(client: &Client, name: &str, replicas: i32) -> Result<()> {
+        let patch = json!({"spec": {"replicas": replicas}});
+        Api::<Deployment>::namespaced(client.clone(), "shop")
+            .patch_scale(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        Ok(())
+    }
+
+    /// `kubectl set image deployment/<name> <container>=<image>`.
+    pub async fn set_image(client: &Client, name: &str, container: &str, image: &str) -> Result<()> {
+        let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": container, "image": image}]}}}});
+        Api::<Deployment>::namespaced(client.clone(), "shop")
+            .patch(name, &PatchParams::default(), &Patch::Strategic(patch))
+            .await?;
+        Ok(())
+    }
+
+    /// `kubectl set resources deployment/<name> -c <container> --limits=memory=<m> --requests=memory=<m>`.
+    pub async fn set_memory(client: &Client, name: &str, container: &str, memory: &str) -> Result<()> {
+        let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": container,
+            "resources": {"limits": {"memory": memory}, "requests": {"memory": memory}}}]}}}});
+        Api::<Deployment>::namespaced(client.clone(), "shop")
+            .patch(name, &PatchParams::default(), &Patch::Strategic(patch))
+            .await?;
+        Ok(())
+    }
+
+    /// `kubectl rollout undo deployment/<name>`: the previous revision's template, as a JSON patch.
+    pub async fn rollout_undo(client: &Client, base: &str, name: &str) -> Result<()> {
+        let deployments: Api<Deployment> = Api::namespaced(client.clone(), "shop");
+        let deployment = deployments.get(name).await?;
+        let revision = |annotations: Option<&std::collections::BTreeMap<String, String>>| -> i64 {
+            annotations
+                .and_then(|a| a.get("deployment.kubernetes.io/revision"))
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(0)
+        };
+        let current = revision(deployment.metadata.annotations.as_ref());
+        let sets = Api::<ReplicaSet>::namespaced(client.clone(), "shop")
+            .list(&ListParams::default().labels(&format!("app={name}")))
+            .await?;
+        let previous = sets
+            .items
+            .into_iter()
+            .filter(|rs| revision(rs.metadata.annotations.as_ref()) < current)
+            .max_by_key(|rs| revision(rs.metadata.annotations.as_ref()))
+            .context("no previous revision")?;
+        let mut template = serde_json::to_value(previous.spec.template)?;
+        if let Some(labels) = template.pointer_mut("/metadata/labels").and_then(Value::as_object_mut) {
+            labels.remove("pod-template-hash");
+        }
+        let patch = json!([{"op": "replace", "path": "/spec/template", "value": template}]);
+        let url = format!("{base}/apis/apps/v1/namespaces/shop/deployments/{name}");
+        let (status, body) = super::http(&url, "PATCH", "application/json-patch+json", &patch.to_string()).await?;
+        anyhow::ensure!(status == 200, "rollout undo: {status} {body}");
+        Ok(())
+    }
+
+    /// `kubectl cordon <node>`.
+    pub async fn cordon(client: &Client, node: &str) -> Result<()> {
+        let patch = json!({"spec": {"unschedulable": true}});
+        Api::<Node>::all(client.clone()).patch(node, &PatchParams::default(), &Patch::Strategic(patch)).await?;
+        Ok(())
+    }
+
+    /// `kubectl drain <node> --ignore-daemonsets`: evict every pod bound to the node.
+    pub async fn drain(client: &Client, node: &str) -> Result<()> {
+        cordon(client, node).await?;
+        let pods: Api<Pod> = Api::all(client.clone());
+        let on_node = pods.list(&ListParams::default().fields(&format!("spec.nodeName={node}"))).await?;
+        for pod in on_node.items {
+            let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+            let name = pod.metadata.name.clone().unwrap_or_default();
+            Api::<Pod>::namespaced(client.clone(), &namespace).evict(&name, &EvictParams::default()).await?;
+        }
+        Ok(())
+    }
+
+    /// `kubectl delete pod <name>`.
+    pub async fn delete_pod(client: &Client, name: &str) -> Result<()> {
+        Api::<Pod>::namespaced(client.clone(), "shop").delete(name, &DeleteParams::background()).await?;
+        Ok(())
+    }
+
+    /// `kubectl apply -f` of a NetworkPolicy (create).
+    pub async fn create_network_policy(client: &Client, policy: Value) -> Result<()> {
+        let policy: NetworkPolicy = serde_json::from_value(policy)?;
+        Api::<NetworkPolicy>::namespaced(client.clone(), "shop").create(&PostParams::default(), &policy).await?;
+        Ok(())
+    }
+}
+
+/// One HTTP/1.1 request with tokio (the tests carry no HTTP client of their own): status and body.
+pub async fn http(url: &str, method: &str, content_type: &str, body: &str) -> Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = url.trim_start_matches("http://");
+    let (host, path) = address.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((address, "/".into()));
+    let mut stream = tokio::net::TcpStream::connect(host).await?;
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await?;
+    let text = String::from_utf8_lossy(&response).to_string();
+    let (head, rest) = text.split_once("\r\n\r\n").context("an HTTP response")?;
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).context("a status code")?;
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_string() };
+    Ok((status, body))
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
 }
