@@ -44,8 +44,31 @@ fn body(first: usize, per_body: usize) -> Vec<u8> {
     .into_bytes()
 }
 
+/// The intake's own share: authentication and parsing alone, on one core.
+fn parse_only(total: usize) {
+    let auth =
+        AuthConfig::Bearer { token: Some(Secret::new("bench-token")), token_env: None }.build("bench").expect("auth");
+    for per_body in [1usize, 10] {
+        let bodies: Vec<Vec<u8>> = (0..total / per_body).map(|i| body(i * per_body, per_body)).collect();
+        let started = Instant::now();
+        let mut parsed = 0;
+        for body in &bodies {
+            auth.check(Some("Bearer bench-token")).expect("authenticated");
+            parsed += medic_collector::intake::alertmanager::parse(body).expect("parses").len();
+        }
+        let elapsed = started.elapsed();
+        println!(
+            "auth + parse only, {per_body:>2} alert(s)/body: {:>8.0} alerts/s ({:.1} µs per body of {} bytes)",
+            parsed as f64 / elapsed.as_secs_f64(),
+            elapsed.as_secs_f64() * 1e6 / bodies.len() as f64,
+            bodies[0].len(),
+        );
+    }
+}
+
 fn main() {
     let total: usize = std::env::var("MEDIC_BENCH_ALERTS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
+    parse_only(total);
     let system = actix::System::new();
     system.block_on(async move {
         for (per_body, senders) in [(1usize, 64usize), (10, 16)] {
