@@ -2,7 +2,7 @@
 //! refusal reason; the policy gate (Kyverno policies over the object as it will be) runs later, on the
 //! API server's dry-run answer, in `policy_gate`.
 use medic_core::ports::{ClusterRead, Labels};
-use medic_core::{ActionSpec, ObjectRef, Plan};
+use medic_core::{ActionSpec, ObjectKind, ObjectRef, Plan};
 use std::collections::BTreeMap;
 
 use crate::config::ExecutorConfig;
@@ -40,8 +40,15 @@ impl Facts {
                         objects.push((ObjectRef::node(node), n.labels));
                     }
                     if matches!(step, ActionSpec::Drain { .. }) {
+                        // The pods a drain evicts: not DaemonSet or mirror pods, not those already leaving.
                         for p in reader.pods_on_node(node).await? {
-                            objects.push((ObjectRef::pod(&p.namespace, &p.name), p.labels));
+                            let stays = p
+                                .owner
+                                .as_ref()
+                                .is_some_and(|o| matches!(o.kind, ObjectKind::DaemonSet | ObjectKind::Node));
+                            if !stays && !p.deleting {
+                                objects.push((ObjectRef::pod(&p.namespace, &p.name), p.labels));
+                            }
                         }
                     }
                 }

@@ -74,10 +74,14 @@ impl Cluster {
         }
     }
 
+    /// Run a plan behind medic's default guard policies (`policies/` at the repository root).
     async fn run(&self, plan: Plan) -> ExecutionReport {
         let execute =
             Execute { plan: Arc::new(plan), context: Arc::new(IncidentContext::default()), approved_by: None };
-        self.runner(None).run(&execute).await
+        let policies = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../policies"));
+        let gate: Arc<dyn PolicyGate> =
+            Arc::new(KyvernoGate::load_dirs(&[policies]).expect("the default policies load"));
+        self.runner(Some(gate)).run(&execute).await
     }
 
     /// Wait (real time) until every deployment of the shop has all its replicas available.
