@@ -150,22 +150,21 @@ pub fn row_hash(
 }
 
 /// Appends one row on the writer; returns its seq.
-pub(crate) fn append(ctx: &mut WriteCtx<'_>, entry: &AuditEntry) -> Result<i64> {
+pub(crate) fn append(ctx: &mut WriteCtx<'_, '_>, entry: &AuditEntry) -> Result<i64> {
     let seq = ctx.chain.seq + 1;
     let incident = entry.incident.map(|uid| uid.to_string());
     let at_us = micros(entry.at);
     let detail = canonical::to_string(&entry.detail);
     let kind = entry.kind.as_str();
     let hash = row_hash(seq, incident.as_deref(), at_us, kind, &entry.actor, &entry.summary, &detail, &ctx.chain.hash);
-    ctx.conn
-        .prepare_cached(
-            "INSERT INTO audit (seq, incident_uid, at_us, kind, actor, summary, detail, prev_hash, hash)
+    ctx.with(
+        "INSERT INTO audit (seq, incident_uid, at_us, kind, actor, summary, detail, prev_hash, hash)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )
-        .and_then(|mut stmt| {
+        "appending to the audit trail",
+        |stmt| {
             stmt.execute(params![seq, incident, at_us, kind, entry.actor, entry.summary, detail, ctx.chain.hash, hash])
-        })
-        .doing("appending to the audit trail")?;
+        },
+    )?;
     ctx.chain.seq = seq;
     ctx.chain.hash = hash;
     Ok(seq)

@@ -293,16 +293,13 @@ impl Store {
             let previous: IncidentStatus = codec::parse(&previous, "incidents", uid, "status")?;
             let now = micros(ctx.clock.now());
             let resolved_at = (!status.is_open()).then_some(now);
-            ctx.conn
-                .prepare_cached(
-                    "UPDATE incidents SET status = ?2, is_open = ?3, updated_at_us = ?4,
+            ctx.with(
+                "UPDATE incidents SET status = ?2, is_open = ?3, updated_at_us = ?4,
                         resolved_at_us = CASE WHEN ?5 IS NULL THEN NULL ELSE COALESCE(resolved_at_us, ?5) END
                      WHERE uid = ?1",
-                )
-                .and_then(|mut stmt| {
-                    stmt.execute(params![uid.to_string(), status.as_str(), status.is_open(), now, resolved_at])
-                })
-                .doing("updating an incident's status")?;
+                "updating an incident's status",
+                |stmt| stmt.execute(params![uid.to_string(), status.as_str(), status.is_open(), now, resolved_at]),
+            )?;
             Ok(previous)
         })
         .await
@@ -312,14 +309,12 @@ impl Store {
     pub async fn set_diagnosis(&self, uid: IncidentUid, diagnosis: Diagnosis) -> Result<()> {
         self.write(move |ctx| {
             let now = micros(ctx.clock.now());
-            let changed = ctx
-                .conn
-                .prepare_cached(
-                    "UPDATE incidents SET root_cause = ?2, target = COALESCE(?3, target), diagnosis = ?4,
+            let changed = ctx.with(
+                "UPDATE incidents SET root_cause = ?2, target = COALESCE(?3, target), diagnosis = ?4,
                         updated_at_us = ?5
                      WHERE uid = ?1",
-                )
-                .and_then(|mut stmt| {
+                "recording a diagnosis",
+                |stmt| {
                     stmt.execute(params![
                         uid.to_string(),
                         diagnosis.class.as_str(),
@@ -327,8 +322,8 @@ impl Store {
                         diagnosis.summary,
                         now
                     ])
-                })
-                .doing("recording a diagnosis")?;
+                },
+            )?;
             if changed == 0 {
                 return Err(Error::IncidentNotFound(uid));
             }

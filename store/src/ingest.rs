@@ -20,7 +20,7 @@ use medic_core::{Alert, AlertStatus, AuditEntry, AuditKind, IncidentUid};
 
 use crate::audit;
 use crate::codec::{self, micros};
-use crate::error::{Context, Result};
+use crate::error::Result;
 use crate::grouping::{AlertSubject, subject_of};
 use crate::incidents::IncidentStatus;
 use crate::store::Store;
@@ -87,19 +87,17 @@ impl Store {
     }
 }
 
-fn ingest_one(ctx: &mut WriteCtx<'_>, alert: Alert, now: Timestamp) -> Result<IngestedAlert> {
-    let existing = ctx
-        .conn
-        .prepare_cached(
-            "SELECT id, status, incident_uid FROM alerts WHERE source = ?1 AND fingerprint = ?2 AND starts_at_us = ?3",
-        )
-        .and_then(|mut stmt| {
+fn ingest_one(ctx: &mut WriteCtx<'_, '_>, alert: Alert, now: Timestamp) -> Result<IngestedAlert> {
+    let existing = ctx.with(
+        "SELECT id, status, incident_uid FROM alerts WHERE source = ?1 AND fingerprint = ?2 AND starts_at_us = ?3",
+        "looking up an alert",
+        |stmt| {
             stmt.query_row(params![alert.source.as_str(), alert.fingerprint, micros(alert.starts_at)], |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
             })
             .optional()
-        })
-        .doing("looking up an alert")?;
+        },
+    )?;
     match existing {
         Some((id, status, incident)) => {
             let incident =
@@ -115,17 +113,18 @@ fn ingest_one(ctx: &mut WriteCtx<'_>, alert: Alert, now: Timestamp) -> Result<In
 }
 
 fn resolve_existing(
-    ctx: &mut WriteCtx<'_>,
+    ctx: &mut WriteCtx<'_, '_>,
     id: i64,
     incident: Option<IncidentUid>,
     alert: &Alert,
     now: Timestamp,
 ) -> Result<()> {
     let ends_at = alert.ends_at.unwrap_or(now);
-    ctx.conn
-        .prepare_cached("UPDATE alerts SET status = 'resolved', ends_at_us = ?2, updated_at_us = ?3 WHERE id = ?1")
-        .and_then(|mut stmt| stmt.execute(params![id, micros(ends_at), micros(now)]))
-        .doing("recording an alert's resolution")?;
+    ctx.with(
+        "UPDATE alerts SET status = 'resolved', ends_at_us = ?2, updated_at_us = ?3 WHERE id = ?1",
+        "recording an alert's resolution",
+        |stmt| stmt.execute(params![id, micros(ends_at), micros(now)]),
+    )?;
     if let Some(uid) = incident {
         touch_incident(ctx, uid, now)?;
         audit::append(ctx, &resolved_entry(uid, id, alert, ends_at, now))?;
@@ -133,7 +132,7 @@ fn resolve_existing(
     Ok(())
 }
 
-fn insert_new(ctx: &mut WriteCtx<'_>, alert: Alert, now: Timestamp) -> Result<IngestedAlert> {
+fn insert_new(ctx: &mut WriteCtx<'_, '_>, alert: Alert, now: Timestamp) -> Result<IngestedAlert> {
     let subject = subject_of(&alert);
     let firing = alert.status == AlertStatus::Firing;
     let mut incident = find_open_incident(ctx, &alert, &subject, now)?;
@@ -145,14 +144,12 @@ fn insert_new(ctx: &mut WriteCtx<'_>, alert: Alert, now: Timestamp) -> Result<In
     let ends_at = if firing { alert.ends_at } else { Some(alert.ends_at.unwrap_or(now)) };
     let labels = codec::to_json(&alert.labels, "alert labels")?;
     let annotations = codec::to_json(&alert.annotations, "alert annotations")?;
-    let id = ctx
-        .conn
-        .prepare_cached(
-            "INSERT INTO alerts (source, fingerprint, starts_at_us, status, ends_at_us, name, labels, annotations,
+    let id = ctx.with(
+        "INSERT INTO alerts (source, fingerprint, starts_at_us, status, ends_at_us, name, labels, annotations,
                 group_key, generator_url, namespace, workload, incident_uid, received_at_us, updated_at_us)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)",
-        )
-        .and_then(|mut stmt| {
+        "storing an alert",
+        |stmt| {
             stmt.insert(params![
                 alert.source.as_str(),
                 alert.fingerprint,
@@ -169,8 +166,8 @@ fn insert_new(ctx: &mut WriteCtx<'_>, alert: Alert, now: Timestamp) -> Result<In
                 incident.map(|uid| uid.to_string()),
                 micros(now),
             ])
-        })
-        .doing("storing an alert")?;
+        },
+    )?;
     if let Some(uid) = incident {
         if !new_incident {
             touch_incident(ctx, uid, now)?;
@@ -185,51 +182,63 @@ fn insert_new(ctx: &mut WriteCtx<'_>, alert: Alert, now: Timestamp) -> Result<In
     Ok(IngestedAlert { alert, id, incident, new_alert: true, new_incident, resolved: !firing })
 }
 
+/// The open incident a new alert joins, if any. The SQL is chosen by whether the alert has a namespace
+/// (`= ?` or `IS NULL`) rather than written with `IS ?`, whose plan depends on the bound value.
 fn find_open_incident(
-    ctx: &WriteCtx<'_>,
+    ctx: &WriteCtx<'_, '_>,
     alert: &Alert,
     subject: &AlertSubject,
     now: Timestamp,
 ) -> Result<Option<IncidentUid>> {
     let mut found: Option<String> = None;
     if let Some(group_key) = &alert.group_key {
-        found = ctx
-            .conn
-            .prepare_cached(
-                "SELECT i.uid FROM alerts a JOIN incidents i ON i.uid = a.incident_uid
-                 WHERE a.group_key = ?1 AND i.is_open = 1 AND i.namespace IS ?2
-                 ORDER BY a.id DESC LIMIT 1",
-            )
-            .and_then(|mut stmt| stmt.query_row(params![group_key, subject.namespace], |r| r.get(0)).optional())
-            .doing("looking for an open incident of the alert's group")?;
+        const BY_GROUP: &str = "SELECT i.uid FROM alerts a JOIN incidents i ON i.uid = a.incident_uid
+             WHERE a.group_key = ?1 AND i.is_open = 1 AND i.namespace = ?2 ORDER BY a.id DESC LIMIT 1";
+        const BY_GROUP_NO_NAMESPACE: &str = "SELECT i.uid FROM alerts a JOIN incidents i ON i.uid = a.incident_uid
+             WHERE a.group_key = ?1 AND i.is_open = 1 AND i.namespace IS NULL ORDER BY a.id DESC LIMIT 1";
+        let doing = "looking for an open incident of the alert's group";
+        found = match &subject.namespace {
+            Some(ns) => ctx.with(BY_GROUP, doing, |s| s.query_row(params![group_key, ns], |r| r.get(0)).optional()),
+            None => {
+                ctx.with(BY_GROUP_NO_NAMESPACE, doing, |s| s.query_row(params![group_key], |r| r.get(0)).optional())
+            }
+        }?;
     }
     if found.is_none()
         && let Some(workload) = &subject.workload
     {
+        // The newest open incident of the workload is the only candidate: if it is outside the window, so
+        // are the older ones.
+        const BY_WORKLOAD: &str = "SELECT uid, opened_at_us FROM incidents
+             WHERE is_open = 1 AND namespace = ?1 AND workload = ?2 ORDER BY opened_at_us DESC LIMIT 1";
+        const BY_WORKLOAD_NO_NAMESPACE: &str = "SELECT uid, opened_at_us FROM incidents
+             WHERE is_open = 1 AND namespace IS NULL AND workload = ?1 ORDER BY opened_at_us DESC LIMIT 1";
         let since = micros(now).saturating_sub(ctx.group_window_us);
-        found = ctx
-            .conn
-            .prepare_cached(
-                "SELECT uid FROM incidents
-                 WHERE is_open = 1 AND namespace IS ?1 AND workload = ?2 AND opened_at_us >= ?3
-                 ORDER BY opened_at_us DESC LIMIT 1",
-            )
-            .and_then(|mut stmt| stmt.query_row(params![subject.namespace, workload, since], |r| r.get(0)).optional())
-            .doing("looking for an open incident of the alert's workload")?;
+        let doing = "looking for an open incident of the alert's workload";
+        let row = |r: &rusqlite::Row<'_>| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?));
+        let newest = match &subject.namespace {
+            Some(ns) => ctx.with(BY_WORKLOAD, doing, |s| s.query_row(params![ns, workload], row).optional()),
+            None => ctx.with(BY_WORKLOAD_NO_NAMESPACE, doing, |s| s.query_row(params![workload], row).optional()),
+        }?;
+        found = newest.filter(|(_, opened_at)| *opened_at >= since).map(|(uid, _)| uid);
     }
     found.map(|uid| codec::parse(&uid, "incidents", &uid, "uid")).transpose()
 }
 
-fn open_incident(ctx: &mut WriteCtx<'_>, alert: &Alert, subject: &AlertSubject, now: Timestamp) -> Result<IncidentUid> {
+fn open_incident(
+    ctx: &mut WriteCtx<'_, '_>,
+    alert: &Alert,
+    subject: &AlertSubject,
+    now: Timestamp,
+) -> Result<IncidentUid> {
     let uid = IncidentUid::new();
     let title = incident_title(alert, subject);
     let status = IncidentStatus::Open;
-    ctx.conn
-        .prepare_cached(
-            "INSERT INTO incidents (uid, status, is_open, title, namespace, workload, target, opened_at_us, updated_at_us)
+    ctx.with(
+        "INSERT INTO incidents (uid, status, is_open, title, namespace, workload, target, opened_at_us, updated_at_us)
              VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?7)",
-        )
-        .and_then(|mut stmt| {
+        "opening an incident",
+        |stmt| {
             stmt.execute(params![
                 uid.to_string(),
                 status.as_str(),
@@ -239,8 +248,8 @@ fn open_incident(ctx: &mut WriteCtx<'_>, alert: &Alert, subject: &AlertSubject, 
                 subject.target.as_ref().map(ToString::to_string),
                 micros(now),
             ])
-        })
-        .doing("opening an incident")?;
+        },
+    )?;
     let entry = AuditEntry {
         incident: Some(uid),
         at: now,
@@ -275,11 +284,12 @@ fn incident_title(alert: &Alert, subject: &AlertSubject) -> String {
     title
 }
 
-fn touch_incident(ctx: &WriteCtx<'_>, uid: IncidentUid, now: Timestamp) -> Result<()> {
-    ctx.conn
-        .prepare_cached("UPDATE incidents SET updated_at_us = MAX(updated_at_us, ?2) WHERE uid = ?1")
-        .and_then(|mut stmt| stmt.execute(params![uid.to_string(), micros(now)]))
-        .doing("updating an incident")?;
+fn touch_incident(ctx: &WriteCtx<'_, '_>, uid: IncidentUid, now: Timestamp) -> Result<()> {
+    ctx.with(
+        "UPDATE incidents SET updated_at_us = MAX(updated_at_us, ?2) WHERE uid = ?1",
+        "updating an incident",
+        |stmt| stmt.execute(params![uid.to_string(), micros(now)]),
+    )?;
     Ok(())
 }
 

@@ -150,14 +150,14 @@ impl Store {
     pub async fn journal_intent(&self, intent: StepIntent) -> Result<i64> {
         let action = codec::to_json(&intent.action, "a journaled action")?;
         self.write(move |ctx| {
-            let existing: Option<String> = ctx
-                .conn
-                .prepare_cached("SELECT state FROM journal WHERE plan_id = ?1 AND step_index = ?2 AND rollback = ?3")
-                .and_then(|mut stmt| {
+            let existing: Option<String> = ctx.with(
+                "SELECT state FROM journal WHERE plan_id = ?1 AND step_index = ?2 AND rollback = ?3",
+                "checking the action journal",
+                |stmt| {
                     stmt.query_row(params![intent.plan.to_string(), intent.step, intent.rollback], |r| r.get(0))
                         .optional()
-                })
-                .doing("checking the action journal")?;
+                },
+            )?;
             if let Some(state) = existing {
                 let state = codec::parse(&state, "journal", intent.plan, "state")?;
                 return Err(Error::StepAlreadyJournaled {
@@ -167,12 +167,11 @@ impl Store {
                     state,
                 });
             }
-            ctx.conn
-                .prepare_cached(
-                    "INSERT INTO journal (incident_uid, plan_id, step_index, rollback, action, state, intent_at_us)
+            ctx.with(
+                "INSERT INTO journal (incident_uid, plan_id, step_index, rollback, action, state, intent_at_us)
                      VALUES (?1, ?2, ?3, ?4, ?5, 'intent', ?6)",
-                )
-                .and_then(|mut stmt| {
+                "journaling a step's intent",
+                |stmt| {
                     stmt.insert(params![
                         intent.incident.to_string(),
                         intent.plan.to_string(),
@@ -181,8 +180,8 @@ impl Store {
                         action,
                         micros(ctx.clock.now())
                     ])
-                })
-                .doing("journaling a step's intent")
+                },
+            )
         })
         .await
     }
@@ -191,11 +190,10 @@ impl Store {
     /// not allow (see [`StepState::can_move_to`]).
     pub async fn journal_mark(&self, id: i64, state: StepState, error: Option<String>) -> Result<()> {
         self.write(move |ctx| {
-            let current: Option<String> = ctx
-                .conn
-                .prepare_cached("SELECT state FROM journal WHERE id = ?1")
-                .and_then(|mut stmt| stmt.query_row(params![id], |r| r.get(0)).optional())
-                .doing("reading a journaled step")?;
+            let current: Option<String> =
+                ctx.with("SELECT state FROM journal WHERE id = ?1", "reading a journaled step", |stmt| {
+                    stmt.query_row(params![id], |r| r.get(0)).optional()
+                })?;
             let current: StepState =
                 codec::parse(&current.ok_or(Error::JournalEntryNotFound(id))?, "journal", id, "state")?;
             if !current.can_move_to(state) {
@@ -210,10 +208,7 @@ impl Store {
             } else {
                 "UPDATE journal SET state = ?2, finished_at_us = ?3, error = COALESCE(?4, error) WHERE id = ?1"
             };
-            ctx.conn
-                .prepare_cached(sql)
-                .and_then(|mut stmt| stmt.execute(params![id, state.as_str(), now, error]))
-                .doing("updating a journaled step")?;
+            ctx.with(sql, "updating a journaled step", |stmt| stmt.execute(params![id, state.as_str(), now, error]))?;
             Ok(())
         })
         .await

@@ -79,12 +79,11 @@ impl Store {
         let blob = codec::vector_to_blob(&memory.vector);
         let dimension = memory.vector.len() as i64;
         self.write(move |ctx| {
-            ctx.conn
-                .prepare_cached(
-                    "INSERT INTO memories (incident_uid, embedder, dimension, vector, document, created_at_us)
+            ctx.with(
+                "INSERT INTO memories (incident_uid, embedder, dimension, vector, document, created_at_us)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .and_then(|mut stmt| {
+                "storing a memory",
+                |stmt| {
                     stmt.insert(params![
                         memory.incident.to_string(),
                         memory.embedder,
@@ -93,8 +92,8 @@ impl Store {
                         document,
                         micros(memory.created_at)
                     ])
-                })
-                .doing("storing a memory")
+                },
+            )
         })
         .await
     }
@@ -126,11 +125,9 @@ impl Store {
     /// Deletes a memory; `false` when there was none with this id.
     pub async fn delete_memory(&self, id: i64) -> Result<bool> {
         self.write(move |ctx| {
-            ctx.conn
-                .prepare_cached("DELETE FROM memories WHERE id = ?1")
-                .and_then(|mut stmt| stmt.execute(params![id]))
-                .map(|deleted| deleted > 0)
-                .doing("deleting a memory")
+            ctx.with("DELETE FROM memories WHERE id = ?1", "deleting a memory", |stmt| {
+                stmt.execute(params![id]).map(|deleted| deleted > 0)
+            })
         })
         .await
     }

@@ -63,13 +63,12 @@ impl Store {
         self.write(move |ctx| {
             let now = micros(ctx.clock.now());
             let key = incident.to_string();
-            ctx.conn
-                .prepare_cached(
-                    "INSERT INTO outbox (incident_uid, ordering_key, sink, payload, created_at_us, next_attempt_at_us)
+            ctx.with(
+                "INSERT INTO outbox (incident_uid, ordering_key, sink, payload, created_at_us, next_attempt_at_us)
                      VALUES (?1, ?1, ?2, ?3, ?4, ?4)",
-                )
-                .and_then(|mut stmt| stmt.insert(params![key, sink, payload, now]))
-                .doing("queueing a notification")
+                "queueing a notification",
+                |stmt| stmt.insert(params![key, sink, payload, now]),
+            )
         })
         .await
     }
@@ -100,14 +99,12 @@ impl Store {
     pub async fn outbox_mark_sent(&self, id: i64) -> Result<()> {
         self.write(move |ctx| {
             let now = micros(ctx.clock.now());
-            let changed = ctx
-                .conn
-                .prepare_cached(
-                    "UPDATE outbox SET sent_at_us = ?2, attempts = attempts + 1, last_error = NULL
+            let changed = ctx.with(
+                "UPDATE outbox SET sent_at_us = ?2, attempts = attempts + 1, last_error = NULL
                      WHERE id = ?1 AND sent_at_us IS NULL",
-                )
-                .and_then(|mut stmt| stmt.execute(params![id, now]))
-                .doing("marking a notification sent")?;
+                "marking a notification sent",
+                |stmt| stmt.execute(params![id, now]),
+            )?;
             if changed == 0 {
                 exists(ctx.conn, id)?;
             }
@@ -125,16 +122,12 @@ impl Store {
     ) -> Result<u32> {
         let error = error.into();
         self.write(move |ctx| {
-            let attempts: Option<u32> = ctx
-                .conn
-                .prepare_cached(
-                    "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at_us = ?3
+            let attempts: Option<u32> = ctx.with(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at_us = ?3
                      WHERE id = ?1 AND sent_at_us IS NULL RETURNING attempts",
-                )
-                .and_then(|mut stmt| {
-                    stmt.query_row(params![id, error, micros(next_attempt_at)], |r| r.get(0)).optional()
-                })
-                .doing("recording a failed notification")?;
+                "recording a failed notification",
+                |stmt| stmt.query_row(params![id, error, micros(next_attempt_at)], |r| r.get(0)).optional(),
+            )?;
             match attempts {
                 Some(attempts) => Ok(attempts),
                 None => {

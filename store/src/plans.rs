@@ -80,14 +80,12 @@ impl Store {
         let json = codec::to_json(plan, "a plan")?;
         let (id, incident) = (plan.id, plan.incident);
         self.write(move |ctx| {
-            let inserted = ctx
-                .conn
-                .prepare_cached(
-                    "INSERT INTO plans (id, incident_uid, plan, status, created_at_us) VALUES (?1, ?2, ?3, 'pending', ?4)
+            let inserted = ctx.with(
+                "INSERT INTO plans (id, incident_uid, plan, status, created_at_us) VALUES (?1, ?2, ?3, 'pending', ?4)
                      ON CONFLICT (id) DO NOTHING",
-                )
-                .and_then(|mut stmt| stmt.execute(params![id.to_string(), incident.to_string(), json, micros(ctx.clock.now())]))
-                .doing("storing a plan")?;
+                "storing a plan",
+                |stmt| stmt.execute(params![id.to_string(), incident.to_string(), json, micros(ctx.clock.now())]),
+            )?;
             if inserted == 0 {
                 return Err(Error::PlanExists(id));
             }
@@ -117,13 +115,7 @@ impl Store {
         self.write(move |ctx| {
             let status = if approved { PlanStatus::Approved } else { PlanStatus::Rejected };
             let now = micros(ctx.clock.now());
-            let decided = ctx
-                .conn
-                .prepare_cached(
-                    "UPDATE plans SET status = ?2, decided_by = ?3, decided_at_us = ?4 WHERE id = ?1 AND status = 'pending'",
-                )
-                .and_then(|mut stmt| stmt.execute(params![id.to_string(), status.as_str(), by, now]))
-                .doing("recording a plan's verdict")?;
+            let decided = ctx.with("UPDATE plans SET status = ?2, decided_by = ?3, decided_at_us = ?4 WHERE id = ?1 AND status = 'pending'", "recording a plan's verdict", |stmt| stmt.execute(params![id.to_string(), status.as_str(), by, now]))?;
             let sql = format!("SELECT {PLAN_COLUMNS} FROM plans WHERE id = ?1");
             let stored = {
                 let mut stmt = ctx.conn.prepare_cached(&sql).doing("reading a plan")?;

@@ -97,7 +97,7 @@ impl Store {
     pub(crate) async fn write<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut WriteCtx<'_>) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut WriteCtx<'_, '_>) -> Result<T> + Send + 'static,
     {
         let (request, answer) = writer::request(work);
         self.inner.queue.send(request).await.map_err(|_| Error::Closed)?;

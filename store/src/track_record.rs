@@ -85,16 +85,11 @@ impl Store {
     ) -> Result<()> {
         let specialist = specialist.into();
         self.write(move |ctx| {
-            ctx.conn
-                .prepare_cached(
-                    "INSERT INTO specialist_outcomes (specialist, incident_uid, class, confirmed, at_us)
+            ctx.with("INSERT INTO specialist_outcomes (specialist, incident_uid, class, confirmed, at_us)
                      VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (specialist, incident_uid, class) DO UPDATE SET confirmed = excluded.confirmed, at_us = excluded.at_us",
-                )
-                .and_then(|mut stmt| {
+                     ON CONFLICT (specialist, incident_uid, class) DO UPDATE SET confirmed = excluded.confirmed, at_us = excluded.at_us", "recording a specialist's outcome", |stmt| {
                     stmt.execute(params![specialist, incident.to_string(), class.as_str(), confirmed, micros(ctx.clock.now())])
-                })
-                .doing("recording a specialist's outcome")?;
+                })?;
             Ok(())
         })
         .await

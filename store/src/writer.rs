@@ -6,8 +6,11 @@
 //! does not disturb the others in the batch; if the commit itself fails, every request of the batch gets
 //! the error. One fsync (or one WAL append) is thus shared by everything that arrived while the previous
 //! batch was being committed: under load the batches grow and the per-request cost falls.
-use rusqlite::Connection;
+use rusqlite::{Connection, Statement};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -17,13 +20,76 @@ use crate::audit::ChainHead;
 use crate::error::{Context, Error, Result};
 
 /// What a write request can touch.
-pub(crate) struct WriteCtx<'a> {
-    pub conn: &'a Connection,
+pub(crate) struct WriteCtx<'a, 'c> {
+    /// The write connection, inside the batch's transaction and the request's savepoint.
+    pub conn: &'c Connection,
+    statements: &'a Statements<'c>,
     /// The audit chain's last row, advanced by every append.
     pub chain: &'a mut ChainHead,
     pub clock: &'a dyn Clock,
     /// The grouping window in microseconds.
     pub group_window_us: i64,
+}
+
+impl<'c> WriteCtx<'_, 'c> {
+    /// Runs `work` with the writer's prepared statement for `sql` (prepared on first use, kept for the life
+    /// of the connection), naming what it does in errors.
+    pub fn with<T>(
+        &self,
+        sql: &'static str,
+        doing: &'static str,
+        work: impl FnOnce(&mut Statement<'c>) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        self.statements.with(sql, work).doing(doing)
+    }
+}
+
+/// The writer's prepared statements.
+///
+/// Not rusqlite's statement cache: it clears a statement's bindings when the statement goes back to the
+/// cache, and SQLite re-prepares a statement whose plan looked at a bound value whenever its bindings are
+/// cleared, which for queries such as "the newest open incident of this workload" meant parsing and
+/// planning them again for every alert. Here a statement keeps its bindings until the next execution
+/// replaces them all.
+type SharedStatement<'c> = Rc<RefCell<Statement<'c>>>;
+
+pub(crate) struct Statements<'c> {
+    conn: &'c Connection,
+    // Keyed by the SQL text's address and length: the SQL is always a literal.
+    prepared: RefCell<HashMap<(usize, usize), SharedStatement<'c>>>,
+}
+
+impl<'c> Statements<'c> {
+    pub fn new(conn: &'c Connection) -> Self {
+        Self { conn, prepared: RefCell::new(HashMap::new()) }
+    }
+
+    pub fn with<T>(
+        &self,
+        sql: &'static str,
+        work: impl FnOnce(&mut Statement<'c>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        let key = (sql.as_ptr() as usize, sql.len());
+        let cached = self.prepared.borrow().get(&key).cloned();
+        let statement = match cached {
+            Some(statement) => statement,
+            None => {
+                let statement = Rc::new(RefCell::new(self.conn.prepare(sql)?));
+                self.prepared.borrow_mut().insert(key, statement.clone());
+                statement
+            }
+        };
+        // A statement already in use further up the stack (a query inside its own row loop) gets a
+        // one-off copy instead.
+        match statement.try_borrow_mut() {
+            Ok(mut statement) => work(&mut statement),
+            Err(_) => work(&mut self.conn.prepare(sql)?),
+        }
+    }
+
+    fn execute(&self, sql: &'static str) -> rusqlite::Result<()> {
+        self.with(sql, |statement| statement.execute([]).map(|_| ()))
+    }
 }
 
 /// Answers a request once its batch is committed (`None`) or failed (`Some(reason)`).
@@ -32,7 +98,7 @@ type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
 /// A queued write.
 pub(crate) trait WriteJob: Send {
     /// Runs inside the batch transaction; says whether it succeeded and leaves its answer for after the commit.
-    fn run(self: Box<Self>, ctx: &mut WriteCtx<'_>) -> (bool, Reply);
+    fn run(self: Box<Self>, ctx: &mut WriteCtx<'_, '_>) -> (bool, Reply);
     /// Answers without running: the batch could not start.
     fn fail(self: Box<Self>, reason: &str);
 }
@@ -51,9 +117,9 @@ struct TypedJob<T, F> {
 impl<T, F> WriteJob for TypedJob<T, F>
 where
     T: Send + 'static,
-    F: FnOnce(&mut WriteCtx<'_>) -> Result<T> + Send + 'static,
+    F: FnOnce(&mut WriteCtx<'_, '_>) -> Result<T> + Send + 'static,
 {
-    fn run(self: Box<Self>, ctx: &mut WriteCtx<'_>) -> (bool, Reply) {
+    fn run(self: Box<Self>, ctx: &mut WriteCtx<'_, '_>) -> (bool, Reply) {
         let TypedJob { work, answer } = *self;
         let result = work(ctx);
         let ok = result.is_ok();
@@ -78,7 +144,7 @@ where
 pub(crate) fn request<T, F>(work: F) -> (Request, oneshot::Receiver<Result<T>>)
 where
     T: Send + 'static,
-    F: FnOnce(&mut WriteCtx<'_>) -> Result<T> + Send + 'static,
+    F: FnOnce(&mut WriteCtx<'_, '_>) -> Result<T> + Send + 'static,
 {
     let (answer, rx) = oneshot::channel();
     (Request::Write(Box::new(TypedJob { work, answer })), rx)
@@ -94,21 +160,29 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// The thread's body: runs until every sender is gone or a `Close` arrives.
-    pub fn run(mut self, mut queue: mpsc::Receiver<Request>) {
-        let mut batch = Vec::with_capacity(self.max_batch);
+    pub fn run(self, mut queue: mpsc::Receiver<Request>) {
+        let Writer { conn, chain, clock, group_window_us, max_batch } = self;
+        let statements = Statements::new(&conn);
+        let mut session = Session { conn: &conn, statements: &statements, chain, clock, group_window_us };
+        let mut batch = Vec::with_capacity(max_batch);
         let mut closing = None;
         while closing.is_none() {
             let Some(first) = queue.blocking_recv() else { break };
             batch.push(first);
-            while batch.len() < self.max_batch {
+            while batch.len() < max_batch {
                 match queue.try_recv() {
                     Ok(request) => batch.push(request),
                     Err(_) => break,
                 }
             }
-            closing = self.commit_batch(&mut batch);
+            closing = session.commit_batch(&mut batch);
         }
-        let Writer { conn, .. } = self;
+        drop(session);
+        drop(statements);
+        // Fold the WAL back into the database file so the next open starts small.
+        if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+            tracing::debug!(error = %e, "checkpointing the store's WAL on close");
+        }
         if let Err((_, e)) = conn.close() {
             tracing::warn!(error = %e, "closing the store's write connection");
         }
@@ -116,13 +190,24 @@ impl Writer {
             let _ = done.send(());
         }
     }
+}
 
+/// The writer's state while its connection is open.
+struct Session<'s, 'c> {
+    conn: &'c Connection,
+    statements: &'s Statements<'c>,
+    chain: ChainHead,
+    clock: Arc<dyn Clock>,
+    group_window_us: i64,
+}
+
+impl Session<'_, '_> {
     /// Runs one batch in one transaction and answers it. Returns the close request if the batch had one.
     fn commit_batch(&mut self, batch: &mut Vec<Request>) -> Option<oneshot::Sender<()>> {
         let mut closing = None;
         let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
         let chain_before = self.chain.clone();
-        if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = self.statements.execute("BEGIN IMMEDIATE") {
             let reason = format!("starting a write transaction: {e}");
             for request in batch.drain(..) {
                 match request {
@@ -144,7 +229,8 @@ impl Writer {
         }
         let committed = self
             .store_chain_head(&chain_before)
-            .and_then(|()| self.conn.execute_batch("COMMIT").doing("committing a batch of writes"));
+            .and_then(|()| self.statements.execute("COMMIT").doing("committing a batch of writes"));
+        tracing::trace!(requests = replies.len(), ok = committed.is_ok(), "committed a write batch");
         match committed {
             Ok(()) => replies.into_iter().for_each(|reply| reply(None)),
             Err(e) => {
@@ -162,12 +248,13 @@ impl Writer {
     /// with it, and its caller sees [`Error::WriteAborted`].
     fn run_job(&mut self, job: Box<dyn WriteJob>) -> Option<Reply> {
         let chain_before = self.chain.clone();
-        if let Err(e) = self.conn.execute_batch("SAVEPOINT request") {
+        if let Err(e) = self.statements.execute("SAVEPOINT request") {
             job.fail(&format!("opening a savepoint for a write request: {e}"));
             return None;
         }
         let mut ctx = WriteCtx {
-            conn: &self.conn,
+            conn: self.conn,
+            statements: self.statements,
             chain: &mut self.chain,
             clock: self.clock.as_ref(),
             group_window_us: self.group_window_us,
@@ -180,11 +267,13 @@ impl Writer {
                 (false, None)
             }
         };
-        let end = if ok { "RELEASE request" } else { "ROLLBACK TO request; RELEASE request" };
         if !ok {
             self.chain = chain_before;
+            if let Err(e) = self.statements.execute("ROLLBACK TO request") {
+                tracing::error!(error = %e, "rolling back a failed write request");
+            }
         }
-        if let Err(e) = self.conn.execute_batch(end) {
+        if let Err(e) = self.statements.execute("RELEASE request") {
             tracing::error!(error = %e, "closing a write request's savepoint");
         }
         reply
@@ -194,9 +283,12 @@ impl Writer {
         if self.chain == *before {
             return Ok(());
         }
-        self.conn
-            .prepare_cached("INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash")
-            .and_then(|mut stmt| stmt.execute(rusqlite::params![self.chain.seq, self.chain.hash]))
+        self.statements
+            .with(
+                "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                |stmt| stmt.execute(rusqlite::params![self.chain.seq, self.chain.hash]),
+            )
             .map(|_| ())
             .doing("recording the audit chain's head")
     }
