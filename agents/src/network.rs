@@ -238,7 +238,7 @@ impl Network {
             .flat_map(|l| l.lines.iter().map(move |line| (l, line)))
             .find_map(|(l, line)| {
                 let peer = patterns::peer(line)?;
-                let suspicious = patterns::is_public_ipv4(&peer.host)
+                let suspicious = patterns::is_external_ipv4(&peer.host)
                     && !self.config.egress_allowlist.iter().any(|a| a == &peer.host)
                     && peer.port.is_some_and(|p| self.config.mining_ports.contains(&p));
                 suspicious.then_some((l, line, peer))
@@ -248,7 +248,7 @@ impl Network {
                 EvidenceSource::Log,
                 Some(ObjectRef::pod(&excerpt.namespace, &excerpt.pod)),
                 format!(
-                    "connection to internet address {}:{} on a mining-pool port: {}",
+                    "connection to external address {}:{} on a mining-pool port: {}",
                     peer.host,
                     peer.port.unwrap_or_default(),
                     sig::truncate(line, 200)

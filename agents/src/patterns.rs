@@ -164,9 +164,9 @@ fn looks_like_time(host: &str, port: u16) -> bool {
     host.chars().all(|c| c.is_ascii_digit()) && port < 60
 }
 
-/// Whether an IPv4 address is outside private, loopback, link-local and shared ranges: an address on the
-/// internet.
-pub fn is_public_ipv4(host: &str) -> bool {
+/// Whether an IPv4 address lies outside the ranges a cluster uses for itself (private, loopback,
+/// link-local, carrier-grade NAT): an address beyond the cluster's network.
+pub fn is_external_ipv4(host: &str) -> bool {
     let Ok(ip) = host.parse::<std::net::Ipv4Addr>() else { return false };
     let [a, b, ..] = ip.octets();
     !(ip.is_private()
@@ -174,7 +174,6 @@ pub fn is_public_ipv4(host: &str) -> bool {
         || ip.is_link_local()
         || ip.is_unspecified()
         || ip.is_broadcast()
-        || ip.is_documentation()
         || (a == 100 && (64..128).contains(&b)))
 }
 
@@ -279,11 +278,12 @@ mod tests {
     }
 
     #[test]
-    fn public_addresses_are_told_from_cluster_ones() {
-        assert!(is_public_ipv4("45.9.148.21"));
+    fn external_addresses_are_told_from_cluster_ones() {
+        assert!(is_external_ipv4("45.9.148.21"));
+        assert!(is_external_ipv4("203.0.113.50"));
         for private in ["10.96.0.1", "192.168.1.1", "172.20.0.5", "127.0.0.1", "100.64.3.2", "169.254.0.1"] {
-            assert!(!is_public_ipv4(private), "{private}");
+            assert!(!is_external_ipv4(private), "{private}");
         }
-        assert!(!is_public_ipv4("redis"));
+        assert!(!is_external_ipv4("redis"));
     }
 }
