@@ -28,26 +28,31 @@ impl UserInfo {
     }
 }
 
-/// The resource under evaluation, with the facts matching needs extracted once.
-#[derive(Debug, Clone)]
+/// The resource under evaluation, with the facts matching needs extracted once (borrowed, no copies).
+#[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {
     pub object: &'a Value,
-    pub group: String,
-    pub version: String,
-    pub kind: String,
-    pub subresource: String,
-    pub name: String,
-    pub namespace: String,
+    pub group: &'a str,
+    pub version: &'a str,
+    pub kind: &'a str,
+    pub subresource: &'a str,
+    pub name: &'a str,
+    pub namespace: &'a str,
+}
+
+/// (group, version) of an `apiVersion`.
+pub fn split_api_version(api: &str) -> (&str, &str) {
+    match api.rsplit_once('/') {
+        Some((g, v)) => (g, v),
+        None => ("", api),
+    }
 }
 
 impl<'a> Target<'a> {
-    pub fn new(object: &'a Value, subresource: &str) -> Self {
+    pub fn new(object: &'a Value, subresource: &'a str) -> Self {
         let api = object.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-        let (group, version) = match api.rsplit_once('/') {
-            Some((g, v)) => (g.to_string(), v.to_string()),
-            None => (String::new(), api.to_string()),
-        };
-        let str_at = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
+        let (group, version) = split_api_version(api);
+        let str_at = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
         let mut name = str_at("/metadata/name");
         if name.is_empty() {
             name = str_at("/metadata/generateName");
@@ -56,11 +61,20 @@ impl<'a> Target<'a> {
             object,
             group,
             version,
-            kind: str_at("/kind"),
-            subresource: subresource.to_string(),
+            kind: object.get("kind").and_then(Value::as_str).unwrap_or(""),
+            subresource,
             name,
             namespace: str_at("/metadata/namespace"),
         }
+    }
+
+    /// The same object seen as its parent kind (a `Scale` payload checked as its `Deployment`).
+    pub fn as_kind(mut self, api_version: &'a str, kind: &'a str) -> Self {
+        let (group, version) = split_api_version(api_version);
+        self.group = group;
+        self.version = version;
+        self.kind = kind;
+        self
     }
 
     pub fn is_empty(&self) -> bool {
@@ -127,13 +141,12 @@ pub fn parse_kind_selector(input: &str) -> (String, String, String, String) {
     }
 }
 
-fn kind_matches(kinds: &[String], t: &Target<'_>) -> bool {
-    kinds.iter().any(|k| {
-        let (g, v, kind, sub) = parse_kind_selector(k);
-        wildcard::matches(&g, &t.group)
-            && wildcard::matches(&v, &t.version)
-            && wildcard::matches(&kind, &t.kind)
-            && (wildcard::matches(&sub, &t.subresource)
+fn kind_matches(kinds: &[(String, String, String, String)], t: &Target<'_>) -> bool {
+    kinds.iter().any(|(g, v, kind, sub)| {
+        wildcard::matches(g, t.group)
+            && wildcard::matches(v, t.version)
+            && wildcard::matches(kind, t.kind)
+            && (wildcard::matches(sub, t.subresource)
                 || (t.group.is_empty()
                     && t.version == "v1"
                     && t.kind == "Pod"
@@ -157,19 +170,19 @@ fn filter_holds(f: &ResourceFilter, t: &Target<'_>, env: &MatchEnv<'_>, with_use
     if !f.operations.is_empty() && !f.operations.iter().any(|o| o == env.operation) {
         return false;
     }
-    if !f.kinds.is_empty() && !kind_matches(&f.kinds, t) {
+    if !f.kinds.is_empty() && !kind_matches(&f.kind_selectors, t) {
         return false;
     }
     if let Some(name) = f.name.as_deref().filter(|n| !n.is_empty())
-        && !wildcard::matches(name, &t.name)
+        && !wildcard::matches(name, t.name)
     {
         return false;
     }
-    if !f.names.is_empty() && !f.names.iter().any(|n| wildcard::matches(n, &t.name)) {
+    if !f.names.is_empty() && !f.names.iter().any(|n| wildcard::matches(n, t.name)) {
         return false;
     }
     if !f.namespaces.is_empty() {
-        let ns = if t.kind == "Namespace" { &t.name } else { &t.namespace };
+        let ns = if t.kind == "Namespace" { t.name } else { t.namespace };
         if !f.namespaces.iter().any(|n| wildcard::matches(n, ns)) {
             return false;
         }

@@ -79,6 +79,8 @@ pub struct MatchResources {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ResourceFilter {
     pub kinds: Vec<String>,
+    /// `kinds` parsed into (group, version, kind, subresource).
+    pub kind_selectors: Vec<(String, String, String, String)>,
     pub name: Option<String>,
     pub names: Vec<String>,
     pub namespaces: Vec<String>,
@@ -420,6 +422,7 @@ fn parse_filter(v: &Value, field: &str) -> FieldResult<ResourceFilter> {
         let rf = format!("{field}.resources");
         let r = obj(resources, &rf)?;
         f.kinds = str_list(r, "kinds", &rf)?;
+        f.kind_selectors = f.kinds.iter().map(|k| crate::matching::parse_kind_selector(k)).collect();
         f.name = opt_str(r, "name", &rf)?;
         f.names = str_list(r, "names", &rf)?;
         f.namespaces = str_list(r, "namespaces", &rf)?;

@@ -1,6 +1,6 @@
 //! A loaded set of policies, ready to validate objects.
 use crate::context::ExprCache;
-use crate::engine::{AdmissionRequest, NoValues, RuleResult, Values};
+use crate::engine::{AdmissionRequest, NoValues, Prepared, RuleResult, Values};
 use crate::error::{Error, Result};
 use crate::policy::{
     ContextEntry, ForEach, Policy, PolicyException, ValidationBody, is_exception_document, is_policy_document,
@@ -124,18 +124,30 @@ impl PolicySet {
 
     /// As [`PolicySet::validate`], with values standing in for cluster lookups.
     pub fn validate_with(&self, resource: &Value, request: &AdmissionRequest, values: &dyn Values) -> Vec<RuleResult> {
+        let plain = Prepared::plain(resource, request);
         let mut out = Vec::new();
         for policy in &self.policies {
-            out.extend(crate::engine::evaluate_policy(
-                policy,
-                &self.exceptions,
-                &self.exprs,
-                resource,
-                request,
-                values,
-            ));
+            out.extend(self.evaluate(policy, &plain, resource, request, values));
         }
         out
+    }
+
+    fn evaluate(
+        &self,
+        policy: &Policy,
+        plain: &Prepared<'_>,
+        resource: &Value,
+        request: &AdmissionRequest,
+        values: &dyn Values,
+    ) -> Vec<RuleResult> {
+        let name = resource.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+        let injected = values.resource_values(&policy.name, name);
+        if injected.is_empty() {
+            crate::engine::evaluate_policy(policy, &self.exceptions, &self.exprs, plain, values)
+        } else {
+            let prepared = Prepared::with_values(resource, request, &injected, &self.exprs);
+            crate::engine::evaluate_policy(policy, &self.exceptions, &self.exprs, &prepared, values)
+        }
     }
 
     /// Validates against one policy (by index into [`PolicySet::policies`]).
@@ -147,9 +159,7 @@ impl PolicySet {
         values: &dyn Values,
     ) -> Vec<RuleResult> {
         match self.policies.get(index) {
-            Some(policy) => {
-                crate::engine::evaluate_policy(policy, &self.exceptions, &self.exprs, resource, request, values)
-            }
+            Some(policy) => self.evaluate(policy, &Prepared::plain(resource, request), resource, request, values),
             None => Vec::new(),
         }
     }

@@ -138,12 +138,29 @@ impl Response {
     }
 }
 
-/// The evaluation of one policy on one resource.
+/// Where a rule's JSON context comes from: built from the request when a rule first needs it, or prepared
+/// up front when injected values change it.
+#[derive(Clone, Copy)]
+pub(crate) enum Base<'a> {
+    Lazy { object: &'a Value, old: Option<&'a Value>, request: &'a AdmissionRequest },
+    Built(&'a Map<String, Value>),
+}
+
+impl Base<'_> {
+    fn build(&self) -> Map<String, Value> {
+        match self {
+            Base::Lazy { object, old, request } => base_context(object, *old, request),
+            Base::Built(m) => (*m).clone(),
+        }
+    }
+}
+
+/// The evaluation of one rule of one policy on one resource.
 pub(crate) struct Evaluation<'a, 'p> {
     pub policy: &'a Policy,
     pub rule: &'a Rule,
     pub values: &'a dyn Values,
-    base: &'a Map<String, Value>,
+    base: Base<'a>,
     exprs: &'p ExprCache,
     /// Built on first use: rules without variables never pay for it.
     ctx: Option<Context<'p>>,
@@ -158,7 +175,18 @@ pub(crate) struct Evaluation<'a, 'p> {
 impl<'p> Evaluation<'_, 'p> {
     pub fn ctx(&mut self) -> &mut Context<'p> {
         let (base, exprs) = (self.base, self.exprs);
-        self.ctx.get_or_insert_with(|| Context::new(base.clone(), exprs))
+        self.ctx.get_or_insert_with(|| Context::new(base.build(), exprs))
+    }
+
+    /// The context as it would be for the old object (request.object = old, no oldObject).
+    fn old_context(&self) -> Option<Context<'p>> {
+        let old = self.old_object?;
+        let mut root = self.base.build();
+        if let Some(Value::Object(request)) = root.get_mut("request") {
+            request.insert("object".into(), old.clone());
+            request.remove("oldObject");
+        }
+        Some(Context::new(root, self.exprs))
     }
 }
 
@@ -204,78 +232,107 @@ fn service_account(username: &str) -> (String, String) {
     if groups.len() >= 2 { (groups[1].to_string(), groups[0].to_string()) } else { (String::new(), String::new()) }
 }
 
-/// Evaluates every rule of `policy` on `resource`.
+/// The objects and request one policy is evaluated with.
+pub struct Prepared<'a> {
+    pub request: std::borrow::Cow<'a, AdmissionRequest>,
+    pub new_object: std::borrow::Cow<'a, Value>,
+    pub old_object: Option<std::borrow::Cow<'a, Value>>,
+    /// The JSON context with injected values applied, when there are any.
+    pub base: Option<Map<String, Value>>,
+}
+
+impl<'a> Prepared<'a> {
+    /// Without injected values: nothing is copied.
+    pub fn plain(resource: &'a Value, req: &'a AdmissionRequest) -> Self {
+        let old = match req.operation {
+            Operation::Update | Operation::Delete => {
+                Some(req.old_object.as_ref().map_or(std::borrow::Cow::Borrowed(resource), std::borrow::Cow::Borrowed))
+            }
+            _ => None,
+        };
+        Prepared {
+            request: std::borrow::Cow::Borrowed(req),
+            new_object: std::borrow::Cow::Borrowed(resource),
+            old_object: old,
+            base: None,
+        }
+    }
+
+    /// With values injected into the context (`kyverno test` values files); they may change the operation and
+    /// the objects themselves.
+    pub fn with_values(
+        resource: &'a Value,
+        req: &'a AdmissionRequest,
+        injected: &[(String, Value)],
+        exprs: &ExprCache,
+    ) -> Self {
+        let mut operation = req.operation;
+        if let Some((_, Value::String(op))) = injected.iter().rev().find(|(k, _)| k == "request.operation") {
+            operation = Operation::parse(op).unwrap_or(operation);
+        }
+        let request = if operation != req.operation {
+            std::borrow::Cow::Owned(AdmissionRequest { operation, ..req.clone() })
+        } else {
+            std::borrow::Cow::Borrowed(req)
+        };
+        let old: Option<Value> = match operation {
+            Operation::Update | Operation::Delete => Some(req.old_object.clone().unwrap_or_else(|| resource.clone())),
+            _ => None,
+        };
+        let mut ctx = Context::new(base_context(resource, old.as_ref(), &request), exprs);
+        for (k, v) in injected {
+            ctx.add_variable(k, v.clone());
+        }
+        let base = ctx.root().as_object().cloned().unwrap_or_default();
+        let new_object = if operation == Operation::Delete {
+            resource.clone()
+        } else {
+            base.get("request").and_then(|r| r.get("object")).cloned().unwrap_or(Value::Null)
+        };
+        let old_object =
+            old.map(|_| base.get("request").and_then(|r| r.get("oldObject")).cloned().unwrap_or(Value::Null));
+        Prepared {
+            request,
+            new_object: std::borrow::Cow::Owned(new_object),
+            old_object: old_object.map(std::borrow::Cow::Owned),
+            base: Some(base),
+        }
+    }
+}
+
+/// Evaluates every rule of `policy` on the prepared object.
 pub(crate) fn evaluate_policy(
     policy: &Policy,
     exceptions: &[PolicyException],
     exprs: &ExprCache,
-    resource: &Value,
-    req: &AdmissionRequest,
+    prepared: &Prepared<'_>,
     values: &dyn Values,
 ) -> Vec<RuleResult> {
-    let resource_name = resource.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
-    let injected = values.resource_values(&policy.name, resource_name);
-    let mut operation = req.operation;
-    if let Some((_, Value::String(op))) = injected.iter().rev().find(|(k, _)| k == "request.operation") {
-        operation = Operation::parse(op).unwrap_or(operation);
-    }
-    let req_owned;
-    let req = if operation != req.operation {
-        req_owned = AdmissionRequest { operation, ..req.clone() };
-        &req_owned
-    } else {
-        req
+    let req: &AdmissionRequest = &prepared.request;
+    let operation = req.operation;
+    let new_object: &Value = &prepared.new_object;
+    let old_object: Option<&Value> = prepared.old_object.as_deref();
+    let base = match &prepared.base {
+        Some(m) => Base::Built(m),
+        None => Base::Lazy { object: new_object, old: old_object, request: req },
     };
-    // UPDATE and DELETE without an explicit old object compare against the object itself (kyverno test).
-    let old_object: Option<Value> = match operation {
-        Operation::Update | Operation::Delete => Some(req.old_object.clone().unwrap_or_else(|| resource.clone())),
-        _ => None,
-    };
-    let mut base = base_context(resource, old_object.as_ref(), req);
-    let mut new_object = resource.clone();
-    let mut old_object = old_object;
-    if !injected.is_empty() {
-        let mut ctx = Context::new(std::mem::take(&mut base), exprs);
-        for (k, v) in &injected {
-            ctx.add_variable(k, v.clone());
-        }
-        base = ctx.root().as_object().cloned().unwrap_or_default();
-        if operation != Operation::Delete {
-            new_object = base.get("request").and_then(|r| r.get("object")).cloned().unwrap_or(Value::Null);
-        }
-        if old_object.is_some() {
-            old_object = base.get("request").and_then(|r| r.get("oldObject")).cloned();
-        }
-    }
-    let subresource = req.subresource.clone().unwrap_or_default();
-    let user = req.user_info.clone().unwrap_or_default();
-    let env = MatchEnv { operation: operation.as_str(), user: &user, namespace_labels: &req.namespace_labels };
-    let mut target = Target::new(&new_object, &subresource);
+    let subresource = req.subresource.as_deref().unwrap_or("");
+    let no_user = UserInfo::default();
+    let user = req.user_info.as_ref().unwrap_or(&no_user);
+    let env = MatchEnv { operation: operation.as_str(), user, namespace_labels: &req.namespace_labels };
+    let mut target = Target::new(new_object, subresource);
+    let mut old_target = old_object.map(|o| Target::new(o, subresource));
     if let Some((api, kind)) = &req.parent_kind {
-        let parent = serde_json::json!({"apiVersion": api, "kind": kind});
-        let p = Target::new(&parent, "");
-        target.group = p.group;
-        target.version = p.version;
-        target.kind = p.kind;
+        target = target.as_kind(api, kind);
+        old_target = old_target.map(|t| t.as_kind(api, kind));
     }
+    let policy_ns = if policy.kind == crate::policy::PolicyKind::Policy { policy.namespace.as_deref() } else { None };
     let mut results = Vec::new();
     let mut applied = 0usize;
     for rule in &policy.rules {
         let Some(validation) = &rule.validate else { continue };
-        let policy_ns =
-            if policy.kind == crate::policy::PolicyKind::Policy { policy.namespace.as_deref() } else { None };
         let matched = crate::matching::resource_matches(rule, &target, &env, policy_ns)
-            || old_object.as_ref().is_some_and(|old| {
-                let mut t = Target::new(old, &subresource);
-                if let Some((api, kind)) = &req.parent_kind {
-                    let parent = serde_json::json!({"apiVersion": api, "kind": kind});
-                    let p = Target::new(&parent, "");
-                    t.group = p.group;
-                    t.version = p.version;
-                    t.kind = p.kind;
-                }
-                crate::matching::resource_matches(rule, &t, &env, policy_ns)
-            });
+            || old_target.as_ref().is_some_and(|t| crate::matching::resource_matches(rule, t, &env, policy_ns));
         if !matched {
             continue;
         }
@@ -283,12 +340,12 @@ pub(crate) fn evaluate_policy(
             policy,
             rule,
             values,
-            base: &base,
+            base,
             exprs,
             ctx: None,
             operation,
-            new_object: &new_object,
-            old_object: old_object.as_ref(),
+            new_object,
+            old_object,
             request: req,
             exceptions: exceptions
                 .iter()

@@ -5,7 +5,8 @@ use crate::conditions;
 use crate::pattern::{PatternError, match_pattern};
 use crate::policy::{Condition, Conditions, ContextEntry, ForEach, ValidationBody};
 use crate::variables::{self, has_variables};
-use serde_json::{Map, Value};
+use serde_json::Value;
+use std::borrow::Cow;
 
 pub(crate) fn evaluate(ev: &mut Evaluation<'_, '_>) -> Option<Response> {
     let rule = ev.rule;
@@ -256,11 +257,11 @@ fn error_message(ev: &mut Evaluation<'_, '_>, err: &str, path: &str) -> String {
     }
 }
 
-fn substitute_pattern(ev: &mut Evaluation<'_, '_>, pattern: &Value) -> Result<Value, String> {
+fn substitute_pattern<'v>(ev: &mut Evaluation<'_, '_>, pattern: &'v Value) -> Result<Cow<'v, Value>, String> {
     if !variables::document_has_variables(pattern) {
-        return Ok(pattern.clone());
+        return Ok(Cow::Borrowed(pattern));
     }
-    variables::substitute_all(ev.ctx(), pattern).map_err(|e| e.message)
+    variables::substitute_all(ev.ctx(), pattern).map(Cow::Owned).map_err(|e| e.message)
 }
 
 fn validate_patterns(ev: &mut Evaluation<'_, '_>, body: &ValidationBody, resource: &Value) -> Response {
@@ -287,7 +288,7 @@ fn validate_patterns(ev: &mut Evaluation<'_, '_>, body: &ValidationBody, resourc
                 Ok(p) => p,
                 Err(e) => return Response::new(Status::Error, format!("variable substitution failed: {e}")),
             };
-            let Value::Array(patterns) = patterns else {
+            let Value::Array(patterns) = patterns.as_ref() else {
                 return Response::new(Status::Error, "failed to deserialize anyPattern, expected type array");
             };
             let (mut skipped, mut failed) = (Vec::new(), Vec::new());
@@ -328,15 +329,15 @@ fn validate_patterns(ev: &mut Evaluation<'_, '_>, body: &ValidationBody, resourc
 
 /// Validates the old object the same way; an unchanged failure on UPDATE is not reported again.
 fn old_object_response(ev: &mut Evaluation<'_, '_>, body: &ValidationBody) -> Option<Response> {
-    let old = ev.old_object?.clone();
-    let mut root: Map<String, Value> = ev.base.clone();
-    if let Some(Value::Object(request)) = root.get_mut("request") {
-        request.insert("object".into(), old.clone());
-        request.remove("oldObject");
-    }
+    let old = ev.old_object?;
+    let needs_context = ev.rule.preconditions.is_some()
+        || matches!(body, ValidationBody::Pattern(p) | ValidationBody::AnyPattern(p) if variables::document_has_variables(p))
+        || ev.rule.validate.as_ref().is_some_and(|v| has_variables(&v.message));
     let saved = ev.ctx.take();
-    ev.ctx = Some(crate::context::Context::new(root, ev.exprs));
-    inject(ev, None);
+    if needs_context {
+        ev.ctx = ev.old_context();
+        inject(ev, None);
+    }
     let response = (|| {
         if let Some(pre) = &ev.rule.preconditions {
             match check_conditions(ev, pre) {
@@ -347,7 +348,7 @@ fn old_object_response(ev: &mut Evaluation<'_, '_>, body: &ValidationBody) -> Op
                 Ok((true, _)) => {}
             }
         }
-        validate_patterns(ev, body, &old)
+        validate_patterns(ev, body, old)
     })();
     ev.ctx = saved;
     Some(response)
