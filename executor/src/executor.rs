@@ -100,7 +100,11 @@ impl Handler<Execute> for Executor {
                 .into_actor(self),
             );
         }
-        let objects: HashSet<ObjectRef> = plan.steps.iter().map(|s| s.object()).collect();
+        // The objects it writes and its target (deleting a pod changes its deployment's state too).
+        let mut objects: HashSet<ObjectRef> = plan.steps.iter().map(|s| s.object()).collect();
+        if !plan.steps.is_empty() {
+            objects.insert(plan.target.clone());
+        }
         if let Some((object, other)) = objects.iter().find_map(|o| self.busy.get(o).map(|p| (o, *p))) {
             let reason = format!("{object} is being changed by plan {other}");
             tracing::warn!(incident = %plan.incident, plan = %plan.id, %reason, "plan refused");
