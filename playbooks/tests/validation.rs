@@ -165,3 +165,12 @@ fn a_patch_needs_limits_or_requests() {
     let err = parse_playbook("x.yaml", &text).unwrap_err();
     assert!(err.to_string().contains("steps[0]: patch-resources needs at least one of: requests, limits"), "{err}");
 }
+
+#[test]
+fn the_readme_example_is_a_valid_playbook() {
+    let readme = include_str!("../README.md");
+    let start = readme.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    let p = parse_playbook("README.md", &readme[start..end]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((p.id.as_str(), p.steps.len(), p.verify.stable.as_secs()), ("oom-memory-limit", 1, 120));
+}
