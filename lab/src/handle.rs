@@ -11,7 +11,7 @@ use crate::clock::LabClock;
 use crate::error::{Error, Result};
 use crate::faults::engine::FaultEngine;
 use crate::logs::LogStore;
-use crate::sim::{self, SimConfig, SimHandle, TickHook};
+use crate::sim::{self, SimConfig, SimHandle, TickContext, TickHook};
 use crate::store::{Kind, Store, WriteOptions};
 
 /// Where the lab's built-in alert evaluator posts Alertmanager-v4 webhooks.
@@ -91,7 +91,8 @@ impl Lab {
         }
         let model = AppModel::new(topology.clone(), store.clone(), logs.clone(), config.seed);
         let app = model.handle();
-        let hooks: Vec<Box<dyn TickHook>> = vec![Box::new(FaultEngine::new(app.clone(), config.seed))];
+        let hooks: Vec<Box<dyn TickHook>> =
+            vec![Box::new(NodeLeases::default()), Box::new(FaultEngine::new(app.clone(), config.seed))];
         let sim_config = SimConfig { seed: config.seed, nodes: topology.node_configs(), ..SimConfig::default() };
         let sim = sim::start(sim_config, store.clone(), logs.clone(), Box::new(model), hooks);
         let mut state = ApiState::new(store.clone(), logs.clone());
@@ -166,6 +167,48 @@ impl Drop for Lab {
         self.sim.take();
         self.server.take();
         self.cleanup();
+    }
+}
+
+/// The kubelets' node leases in `kube-node-lease`, renewed every 10 s while a node's kubelet runs (what
+/// `kubectl describe node` shows under `Lease:`).
+#[derive(Debug, Default)]
+struct NodeLeases {
+    renewed: std::collections::BTreeMap<String, jiff::Timestamp>,
+}
+
+const LEASE_NAMESPACE: &str = "kube-node-lease";
+const LEASE_RENEW: jiff::SignedDuration = jiff::SignedDuration::from_secs(10);
+
+impl TickHook for NodeLeases {
+    fn name(&self) -> &str {
+        "node-leases"
+    }
+
+    fn on_tick(&mut self, tick: &mut TickContext<'_>) {
+        let now = tick.now;
+        let running: Vec<String> =
+            tick.nodes.nodes().iter().filter(|(_, running)| **running).map(|(name, _)| name.clone()).collect();
+        for node in running {
+            if self.renewed.get(&node).is_some_and(|at| now.duration_since(*at) < LEASE_RENEW) {
+                continue;
+            }
+            let Some(node_object) = tick.store.get(Kind::Node, None, &node) else { continue };
+            let renew_time = now.strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string();
+            let written = tick.store.modify(Kind::Lease, Some(LEASE_NAMESPACE), &node, |lease| {
+                lease["spec"]["renewTime"] = json!(renew_time);
+                Ok(())
+            });
+            if matches!(written, Err(Error::NotFound { .. })) {
+                let lease = json!({
+                    "metadata": {"name": node, "namespace": LEASE_NAMESPACE, "ownerReferences": [{
+                        "apiVersion": "v1", "kind": "Node", "name": node, "uid": node_object.uid()}]},
+                    "spec": {"holderIdentity": node, "leaseDurationSeconds": 40, "renewTime": renew_time},
+                });
+                let _ = tick.store.create(Kind::Lease, lease);
+            }
+            self.renewed.insert(node, now);
+        }
     }
 }
 
@@ -258,6 +301,12 @@ mod tests {
             assert!(started.elapsed() < std::time::Duration::from_secs(20), "the kubelets register their nodes");
             actix_rt::time::sleep(std::time::Duration::from_millis(20)).await;
         }
+        while store.list(Kind::Lease, Some(LEASE_NAMESPACE)).0.len() < lab.topology().nodes.len() {
+            assert!(started.elapsed() < std::time::Duration::from_secs(20), "the kubelets hold node leases");
+            actix_rt::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let (leases, _) = store.list(Kind::Lease, Some(LEASE_NAMESPACE));
+        assert_eq!(leases[0].value["spec"]["holderIdentity"], leases[0].name());
         lab.stop().await;
         let address = url.trim_start_matches("http://").to_string();
         assert!(std::net::TcpStream::connect(address).is_err(), "nothing listens after stop");

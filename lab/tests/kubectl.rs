@@ -151,6 +151,28 @@ fn describe_pod() -> Result<()> {
 }
 
 #[test]
+fn describe_node_and_deployment() -> Result<()> {
+    let cluster = Cluster::start(SPEED)?;
+    cluster.wait_for("node leases", Duration::from_secs(20), |c| {
+        c.lab().store().list(Kind::Lease, Some("kube-node-lease")).0.len() == 3
+    })?;
+    let node = cluster.ok(&["describe", "node", "lab-worker-2"])?;
+    assert!(node.contains("HolderIdentity:  lab-worker-2"), "{node}");
+    assert!(!node.contains("Failed to get lease"), "{node}");
+    assert!(node.contains("Ready            True"), "{node}");
+    assert!(node.contains("Non-terminated Pods:"), "{node}");
+
+    let deployment = cluster.ok(&["describe", "deployment", "checkout", "-n", "shop"])?;
+    assert!(
+        deployment.contains("Replicas:               2 desired | 2 updated | 2 total | 2 available | 0 unavailable"),
+        "{deployment}"
+    );
+    assert!(deployment.contains("RollingUpdateStrategy:  25% max unavailable, 25% max surge"), "{deployment}");
+    assert!(deployment.contains("NewReplicaSet:"), "{deployment}");
+    Ok(())
+}
+
+#[test]
 fn logs_and_previous_logs() -> Result<()> {
     let cluster = Cluster::start(SPEED)?;
     let pod = cluster.pod_of("catalog")?;

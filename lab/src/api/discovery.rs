@@ -249,6 +249,7 @@ fn schema_prefix(group: &str, version: &str) -> String {
         "" => format!("io.k8s.api.core.{version}"),
         "apps" => format!("io.k8s.api.apps.{version}"),
         "networking.k8s.io" => format!("io.k8s.api.networking.{version}"),
+        "coordination.k8s.io" => format!("io.k8s.api.coordination.{version}"),
         other => {
             let reversed: Vec<&str> = other.split('.').rev().collect();
             format!("{}.{version}", reversed.join("."))
@@ -302,14 +303,14 @@ mod tests {
         let groups = aggregated(false, "v2beta1");
         let names: Vec<&str> =
             groups["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap()).collect();
-        assert_eq!(names, ["apps", "networking.k8s.io", "chaos-mesh.org", "lab.medic.io"]);
+        assert_eq!(names, ["apps", "networking.k8s.io", "coordination.k8s.io", "chaos-mesh.org", "lab.medic.io"]);
     }
 
     #[test]
     fn groups_list_every_served_group() {
         let names: Vec<String> =
             groups()["groups"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap().to_string()).collect();
-        assert_eq!(names, ["apps", "networking.k8s.io", "chaos-mesh.org", "lab.medic.io"]);
+        assert_eq!(names, ["apps", "networking.k8s.io", "coordination.k8s.io", "chaos-mesh.org", "lab.medic.io"]);
     }
 
     #[test]

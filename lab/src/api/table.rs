@@ -218,6 +218,7 @@ pub fn columns(kind: Kind) -> Vec<Value> {
         Kind::NetworkPolicy => {
             vec![name(), column("Pod-Selector", "string", 0, "Selects the pods to which this policy applies."), age()]
         }
+        Kind::Lease => vec![name(), column("Holder", "string", 0, "The holder of the lease."), age()],
         Kind::PodChaos | Kind::NetworkChaos => vec![
             name(),
             column("action", "string", 0, "the specific action of the chaos"),
@@ -291,6 +292,7 @@ pub fn cells(kind: Kind, object: &Value, now: Timestamp) -> Vec<Value> {
             let pod_selector = selector(field(object, "/spec/podSelector"));
             vec![json!(name), json!(or_none(&pod_selector)), json!(age)]
         }
+        Kind::Lease => vec![json!(name), json!(str_at(object, "/spec/holderIdentity")), json!(age)],
         Kind::PodChaos | Kind::NetworkChaos => vec![
             json!(name),
             json!(str_at(object, "/spec/action")),

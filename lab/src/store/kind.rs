@@ -13,6 +13,8 @@ pub enum Kind {
     Deployment,
     ReplicaSet,
     NetworkPolicy,
+    /// `coordination.k8s.io/v1 Lease`: the kubelets' heartbeats in `kube-node-lease`.
+    Lease,
     PodChaos,
     NetworkChaos,
     StressChaos,
@@ -53,7 +55,7 @@ const fn meta(
 }
 
 impl Kind {
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 15] = [
         Kind::Namespace,
         Kind::Node,
         Kind::Pod,
@@ -64,6 +66,7 @@ impl Kind {
         Kind::Deployment,
         Kind::ReplicaSet,
         Kind::NetworkPolicy,
+        Kind::Lease,
         Kind::PodChaos,
         Kind::NetworkChaos,
         Kind::StressChaos,
@@ -71,10 +74,11 @@ impl Kind {
     ];
 
     /// The API groups the lab serves, in the order discovery lists them (`""` is the core group).
-    pub const GROUPS: [(&'static str, &'static str); 5] = [
+    pub const GROUPS: [(&'static str, &'static str); 6] = [
         ("", "v1"),
         ("apps", "v1"),
         ("networking.k8s.io", "v1"),
+        ("coordination.k8s.io", "v1"),
         ("chaos-mesh.org", "v1alpha1"),
         ("lab.medic.io", "v1alpha1"),
     ];
@@ -117,6 +121,7 @@ impl Kind {
                 &[],
                 &[],
             ),
+            Kind::Lease => meta("coordination.k8s.io", "v1", "leases", "lease", "Lease", true, &[], &[], &[]),
             Kind::PodChaos => {
                 meta("chaos-mesh.org", "v1alpha1", "podchaos", "podchaos", "PodChaos", true, &[], CHAOS, &["status"])
             }
@@ -161,6 +166,7 @@ impl Kind {
             "" => "v1",
             "apps" => "apps/v1",
             "networking.k8s.io" => "networking.k8s.io/v1",
+            "coordination.k8s.io" => "coordination.k8s.io/v1",
             "chaos-mesh.org" => "chaos-mesh.org/v1alpha1",
             _ => "lab.medic.io/v1alpha1",
         }

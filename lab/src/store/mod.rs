@@ -44,8 +44,9 @@ pub use watch::{EventType, WatchEvent, WatchReceiver};
 use crate::clock::LabClock;
 use crate::error::{Error, Result};
 
-/// Watch events kept per kind for watches that resume from a past resourceVersion.
-pub const HISTORY_PER_KIND: usize = 20_000;
+/// Watch events kept per kind for watches that resume from a past resourceVersion (a real API server
+/// keeps a watch cache of a similar size; older resumes get 410 and list again).
+pub const HISTORY_PER_KIND: usize = 4_096;
 
 /// An object as stored: its JSON value, the same value serialised, and its resourceVersion.
 #[derive(Debug)]
