@@ -1,6 +1,7 @@
 //! The ContextCollector actor: on `OpenIncident`, reads the incident's context from the cluster, records
 //! what it gathered in the audit trail, and sends `Diagnose` on.
 use actix::{Actor, ActorFutureExt, AsyncContext, Context, Handler, Recipient, WrapFuture};
+use medic_core::context::DependencyVia;
 use medic_core::messages::{Diagnose, OpenIncident};
 use medic_core::ports::{AuditSink, Clock, ClusterRead, SystemClock};
 use medic_core::{AuditEntry, AuditKind, IncidentContext};
@@ -135,10 +136,11 @@ impl ContextSummary {
                         "{} → {} ({})",
                         d.from,
                         d.to,
-                        serde_json::to_value(&d.via)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                            .unwrap_or_default()
+                        match d.via {
+                            DependencyVia::Config => "config",
+                            DependencyVia::Log => "log",
+                            DependencyVia::Annotation => "annotation",
+                        }
                     )
                 })
                 .collect(),

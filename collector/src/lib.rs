@@ -10,16 +10,16 @@
 //! [`ClusterRead`]: medic_core::ports::ClusterRead
 #![forbid(unsafe_code)]
 
-pub mod error;
-pub mod intake;
-
-pub use error::{Error, IntakeError, Result};
-pub mod kube_read;
-pub use kube_read::KubeClusterRead;
 pub mod collector;
+pub mod error;
 pub mod gather;
+pub mod intake;
+pub mod kube_read;
 #[cfg(test)]
 pub(crate) mod testing;
+
 pub use collector::{ContextCollector, ContextSummary};
+pub use error::{Error, IntakeError, Result};
 pub use gather::CollectConfig;
 pub use intake::{Intake, IntakeAck, IntakeConfig, IntakeOutputs};
+pub use kube_read::KubeClusterRead;

@@ -355,4 +355,46 @@ mod tests {
         assert_eq!(edges[2].detail, "app env REDIS_ADDR=cart-redis:6379");
         assert_eq!(edges[3].detail, "dial tcp 10.96.3.4:6379: connect: connection refused");
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Whatever the text, extraction does not panic and only returns pieces of the text.
+            #[test]
+            fn hosts_are_pieces_of_the_text(text in "\\PC{0,200}") {
+                for host in hosts_in_value(&text).into_iter().chain(hosts_in_log_line(&text)) {
+                    prop_assert!(text.contains(host));
+                }
+            }
+
+            /// A service named in any of the ways real clients log a peer is found, by name or by address.
+            #[test]
+            fn a_service_named_in_a_log_line_is_found(
+                name in "[a-z][a-z0-9-]{0,20}[a-z0-9]",
+                port in 1024u16..65535,
+                ip in (1u8..255, 0u8..255, 0u8..255, 1u8..255),
+                template in 0usize..6,
+            ) {
+                let ip = format!("{}.{}.{}.{}", ip.0, ip.1, ip.2, ip.3);
+                let mut svc = service("shop", &name, Some(ObjectRef::deployment("shop", &name)), 0);
+                svc.cluster_ip = Some(ip.clone());
+                let mut book = AddressBook::default();
+                book.add_namespace("shop", &[svc], &[]);
+                let line = match template {
+                    0 => format!("dial tcp {ip}:{port}: connect: connection refused"),
+                    1 => format!("Error: connect ECONNREFUSED {name}:{port}"),
+                    2 => format!("dial tcp: lookup {name} on 10.96.0.10:53: no such host"),
+                    3 => format!("connection to server at \"{name}\" ({ip}), port {port} failed"),
+                    4 => format!("GET http://{name}.shop.svc.cluster.local:{port}/health 503"),
+                    _ => format!("io.netty.channel.ConnectTimeoutException: connection timed out: {name}/{ip}:{port}"),
+                };
+                let caller = ObjectRef::deployment("shop", "caller");
+                let found = from_logs(&caller, [line.as_str()], &book);
+                prop_assert_eq!(found.len(), 1, "{}", line);
+                prop_assert_eq!(&found[0].callee, &Callee::Service { namespace: "shop".into(), name: name.clone() });
+            }
+        }
+    }
 }
