@@ -8,7 +8,8 @@ use medic_core::messages::{
     AlertResolved, Diagnose, Execute, IncidentEvent, IncidentMemory, Investigate, Notify, PlanVerdict, Recall, Remember,
 };
 use medic_core::{
-    AuditEntry, AuditKind, ExecutionOutcome, ExecutionReport, FindingReport, IncidentContext, IncidentUid, Plan, PlanId,
+    AuditEntry, AuditKind, ExecutionOutcome, ExecutionReport, FindingReport, IncidentContext, IncidentUid, ObjectRef,
+    Plan, PlanId,
 };
 use medic_playbooks::Catalog;
 use medic_store::{Diagnosis, IncidentStatus, Store};
@@ -93,12 +94,28 @@ struct Pending {
     record: DecisionRecord,
 }
 
+/// How a fix that other incidents were waiting on ended.
+#[derive(Debug, Clone)]
+struct FixOutcome {
+    leader: IncidentUid,
+    verified: bool,
+    summary: String,
+}
+
+/// A target some incident is fixing, and the incidents that found the same cause meanwhile.
+struct Fix {
+    leader: IncidentUid,
+    followers: Vec<tokio::sync::oneshot::Sender<FixOutcome>>,
+}
+
 struct Shared {
     config: DirectorConfig,
     links: DirectorLinks,
     catalog: Arc<Catalog>,
     store: Store,
     pending: Mutex<HashMap<PlanId, Pending>>,
+    /// One fix per target at a time: a second incident with the same cause follows the first.
+    fixes: Mutex<HashMap<ObjectRef, Fix>>,
 }
 
 pub struct Director {
@@ -107,7 +124,16 @@ pub struct Director {
 
 impl Director {
     pub fn new(config: DirectorConfig, links: DirectorLinks, catalog: Arc<Catalog>, store: Store) -> Self {
-        Self { shared: Arc::new(Shared { config, links, catalog, store, pending: Mutex::new(HashMap::new()) }) }
+        Self {
+            shared: Arc::new(Shared {
+                config,
+                links,
+                catalog,
+                store,
+                pending: Mutex::new(HashMap::new()),
+                fixes: Mutex::new(HashMap::new()),
+            }),
+        }
     }
 }
 
@@ -245,6 +271,9 @@ impl Shared {
             Decision::Escalate { reason } => self.escalate(incident, reason.clone(), Some(record.clone())).await,
             Decision::Act { plan } => {
                 let plan = Arc::new(plan.clone());
+                if let Some(leader) = self.hold_or_follow(&plan) {
+                    return self.follow(&plan, leader).await;
+                }
                 if plan.requires_approval || self.config.always_require_approval {
                     self.await_approval(plan, context, record).await;
                 } else {
@@ -353,7 +382,9 @@ impl Shared {
             if msg.approved { (AuditKind::Approved, "approved") } else { (AuditKind::Rejected, "rejected") };
         self.audit(AuditEntry::new(incident, kind, ACTOR, format!("plan {} {word} by {}", plan.id, msg.by))).await;
         if !msg.approved {
-            self.escalate(incident, format!("plan rejected by {}", msg.by), pending.map(|p| p.record)).await;
+            let reason = format!("plan rejected by {}", msg.by);
+            self.release(&plan, false, reason.clone());
+            self.escalate(incident, reason, pending.map(|p| p.record)).await;
             return Ok(());
         }
         let (context, record) = match pending {
@@ -378,9 +409,69 @@ impl Shared {
         let msg = Execute { plan: plan.clone(), context: context.clone(), approved_by: approved_by.clone() };
         let report = match self.links.executor.send(msg).await {
             Ok(report) => report,
-            Err(e) => return self.escalate(incident, format!("the executor is unavailable: {e}"), Some(record)).await,
+            Err(e) => {
+                let reason = format!("the executor is unavailable: {e}");
+                self.release(&plan, false, reason.clone());
+                return self.escalate(incident, reason, Some(record)).await;
+            }
         };
+        let verified = matches!(report.outcome, ExecutionOutcome::Verified);
+        let summary = format!("{} by {}: {}", plan.class, plan.playbook, report.outcome.kind());
         self.conclude(&plan, context, &record, report, approved_by).await;
+        self.release(&plan, verified, summary);
+    }
+
+    /// Takes the plan's target for this incident, or — when another incident is already fixing the same
+    /// target — returns a receiver for that fix's outcome.
+    fn hold_or_follow(&self, plan: &Plan) -> Option<(IncidentUid, tokio::sync::oneshot::Receiver<FixOutcome>)> {
+        let mut fixes = self.fixes.lock().unwrap_or_else(|e| e.into_inner());
+        match fixes.get_mut(&plan.target) {
+            Some(fix) if fix.leader != plan.incident => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                fix.followers.push(tx);
+                Some((fix.leader, rx))
+            }
+            Some(_) => None,
+            None => {
+                fixes.insert(plan.target.clone(), Fix { leader: plan.incident, followers: Vec::new() });
+                None
+            }
+        }
+    }
+
+    /// The fix of `plan` is over: tell the incidents that were waiting on it.
+    fn release(&self, plan: &Plan, verified: bool, summary: String) {
+        let fix = {
+            let mut fixes = self.fixes.lock().unwrap_or_else(|e| e.into_inner());
+            match fixes.get(&plan.target) {
+                Some(fix) if fix.leader == plan.incident => fixes.remove(&plan.target),
+                _ => None,
+            }
+        };
+        for follower in fix.map(|f| f.followers).unwrap_or_default() {
+            let _ = follower.send(FixOutcome { leader: plan.incident, verified, summary: summary.clone() });
+        }
+    }
+
+    /// Another incident is fixing the same cause: wait for it rather than act twice.
+    async fn follow(&self, plan: &Plan, (leader, outcome): (IncidentUid, tokio::sync::oneshot::Receiver<FixOutcome>)) {
+        let incident = plan.incident;
+        let summary =
+            format!("{} at {} is already being fixed by {}: following it", plan.class, plan.target, leader.short());
+        self.audit(AuditEntry::new(incident, AuditKind::Decision, ACTOR, summary)).await;
+        self.status(incident, IncidentStatus::Acting).await;
+        match outcome.await {
+            Ok(FixOutcome { leader, verified: true, summary }) => {
+                let summary = format!("resolved by {}'s fix ({summary})", leader.short());
+                self.audit(AuditEntry::new(incident, AuditKind::IncidentClosed, ACTOR, summary.clone())).await;
+                self.status(incident, IncidentStatus::Resolved).await;
+                self.notify(incident, IncidentEvent::Closed { summary }).await;
+            }
+            Ok(FixOutcome { leader, summary, .. }) => {
+                self.escalate(incident, format!("the fix of {} did not work ({summary})", leader.short()), None).await;
+            }
+            Err(_) => self.escalate(incident, format!("lost track of {}'s fix", leader.short()), None).await,
+        }
     }
 
     async fn conclude(
@@ -506,7 +597,7 @@ pub fn decision_summary(record: &DecisionRecord) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use actix::{Actor, Addr, Context, Handler, MessageResult};
+    use actix::{Actor, Addr, Context, Handler};
     use medic_agents::{Specialist, SpecialistActor};
     use medic_core::testkit::{ContextBuilder, alert};
     use medic_core::{Evidence, EvidenceSource, Hypothesis, ObjectRef, RootCauseClass};
@@ -544,16 +635,17 @@ mod tests {
         }
     }
 
-    /// Stands in for the Executor: records what it was asked and answers with a fixed outcome.
+    /// Stands in for the Executor: records what it was asked and answers with a fixed outcome after `delay`.
     struct ExecutorProbe {
         seen: Arc<Mutex<Vec<Execute>>>,
         outcome: ExecutionOutcome,
+        delay: Duration,
     }
     impl Actor for ExecutorProbe {
         type Context = Context<Self>;
     }
     impl Handler<Execute> for ExecutorProbe {
-        type Result = MessageResult<Execute>;
+        type Result = ResponseFuture<ExecutionReport>;
         fn handle(&mut self, msg: Execute, _: &mut Self::Context) -> Self::Result {
             let report = ExecutionReport {
                 incident: msg.plan.incident,
@@ -563,7 +655,11 @@ mod tests {
                 verification: None,
             };
             self.seen.lock().unwrap().push(msg);
-            MessageResult(report)
+            let delay = self.delay;
+            Box::pin(async move {
+                tokio::time::sleep(delay).await;
+                report
+            })
         }
     }
 
@@ -598,7 +694,12 @@ mod tests {
             .unwrap();
         let incident = outcome.new_incidents()[0];
         let executed = Arc::new(Mutex::new(Vec::new()));
-        let executor = ExecutorProbe { seen: executed.clone(), outcome: ExecutionOutcome::Verified }.start();
+        let executor = ExecutorProbe {
+            seen: executed.clone(),
+            outcome: ExecutionOutcome::Verified,
+            delay: Duration::from_millis(300),
+        }
+        .start();
         let links =
             DirectorLinks { specialists, executor: executor.recipient(), recall: None, remember: None, notify: None };
         let catalog = Arc::new(Catalog::builtin().unwrap());
@@ -693,5 +794,29 @@ mod tests {
         assert_eq!(executed[0].approved_by.as_deref(), Some("api:alice"));
         assert!(h.director.send(verdict).await.unwrap().is_err(), "a second verdict must be refused");
         assert!(kinds(&h.store, h.incident).await.contains(&AuditKind::Approved));
+    }
+
+    #[actix::test]
+    async fn a_second_incident_with_the_same_cause_follows_the_first_fix() {
+        let h = harness(vec![scripted("compute", vec![oom(0.85)])], DirectorConfig::default()).await;
+        let second = h
+            .store
+            .ingest(vec![alert("MedicServiceErrorRate", &[("namespace", "shop"), ("service", "frontend")])])
+            .await
+            .unwrap()
+            .new_incidents()[0];
+        let first = h.director.send(Diagnose { incident: h.incident, context: context() });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let follower = h.director.send(Diagnose { incident: second, context: context() });
+        let (a, b) = futures::join!(first, follower);
+        a.unwrap();
+        b.unwrap();
+        assert_eq!(h.executed.lock().unwrap().len(), 1, "one fix for one cause");
+        for uid in [h.incident, second] {
+            assert_eq!(h.store.incident(uid).await.unwrap().unwrap().status, IncidentStatus::Resolved);
+        }
+        let closed =
+            h.store.timeline(second).await.unwrap().into_iter().find(|r| r.entry.kind == AuditKind::IncidentClosed);
+        assert!(closed.unwrap().entry.summary.contains(&h.incident.short()));
     }
 }
