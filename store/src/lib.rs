@@ -18,10 +18,15 @@
 //! ```
 //!
 //! How it works: a single writer thread owns the read-write connection and commits whatever requests are
-//! queued in one transaction (group commit, [`writer`](crate::Store) docs), answering each after the commit;
-//! reads use their own connections on tokio's blocking pool (WAL lets them run beside the writer). The file
-//! is in WAL mode with `synchronous` chosen by [`Durability`]. The schema is versioned with
+//! queued in one transaction (group commit), answering each only after the commit; reads use their own
+//! connections on tokio's blocking pool (WAL lets them run beside the writer). See [`Store`]. The file is
+//! in WAL mode with `synchronous` chosen by [`Durability`]. The schema is versioned with
 //! `PRAGMA user_version` and migrated on open ([`schema`]).
+//!
+//! Where to look: [`ingest`] (dedup and grouping), [`grouping`] (what an alert is about), [`incidents`],
+//! [`audit`] (the hash chain and its verification), [`journal`] (the Executor's crash-safety protocol),
+//! [`plans`], [`Store::outbox_due`] (the notification outbox), [`Store::track_record`],
+//! [`Store::insert_memory`].
 #![forbid(unsafe_code)]
 
 mod alerts;

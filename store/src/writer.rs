@@ -293,3 +293,71 @@ impl Session<'_, '_> {
             .doing("recording the audit chain's head")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use medic_core::{AuditEntry, AuditKind, IncidentUid};
+
+    use crate::audit;
+    use crate::config::StoreConfig;
+    use crate::error::Error;
+
+    fn entry(summary: &str) -> AuditEntry {
+        AuditEntry::new(IncidentUid::new(), AuditKind::Notified, "test", summary)
+    }
+
+    #[tokio::test]
+    async fn a_failed_request_leaves_nothing_behind_and_its_batch_neighbours_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StoreConfig::new(dir.path().join("w.db")).build().unwrap();
+        // Many requests at once, so that failing ones share batches with good ones.
+        let requests: Vec<_> = (0..200)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .write(move |ctx| {
+                            let seq = audit::append(ctx, &entry(&format!("request {i}")))?;
+                            if i % 3 == 0 {
+                                // Fails after it already appended: the append must vanish with it.
+                                return Err(Error::Config(format!("request {i} fails")));
+                            }
+                            Ok(seq)
+                        })
+                        .await
+                })
+            })
+            .collect();
+        let mut committed = 0;
+        for (i, request) in requests.into_iter().enumerate() {
+            match request.await.unwrap() {
+                Ok(_) => committed += 1,
+                Err(Error::Config(message)) => assert_eq!(message, format!("request {i} fails")),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(committed, 133);
+        assert_eq!(store.verify_audit().await.unwrap(), 133, "no gap where a failed request appended");
+        let summaries: Vec<String> =
+            store.audit_after(0, 1000).await.unwrap().into_iter().map(|r| r.entry.summary).collect();
+        assert!(summaries.iter().all(|s| s.trim_start_matches("request ").parse::<u32>().unwrap() % 3 != 0));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_request_is_aborted_and_the_writer_keeps_going() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StoreConfig::new(dir.path().join("w.db")).build().unwrap();
+        let panicked = store
+            .write(|ctx| {
+                audit::append(ctx, &entry("half done"))?;
+                if ctx.chain.seq > 0 {
+                    panic!("bug in a request");
+                }
+                Ok(())
+            })
+            .await;
+        assert!(matches!(panicked, Err(Error::WriteAborted)), "{panicked:?}");
+        assert_eq!(store.append_audit(entry("after")).await.unwrap(), 1);
+        assert_eq!(store.verify_audit().await.unwrap(), 1);
+    }
+}
