@@ -79,7 +79,10 @@ impl Default for BenchOptions {
             queries: 1_000,
             exact_queries: 100,
             k: 10,
-            approximate: vec!["HNSW32,Flat|efConstruction=64|efSearch=64,128,256".parse().expect("valid spec")],
+            approximate: vec![
+                "IVF1024,Flat|nprobe=8,16,32".parse().expect("valid spec"),
+                "HNSW32,Flat|efConstruction=64|efSearch=64,128,256".parse().expect("valid spec"),
+            ],
             clusters: None,
             seed: 42,
         }

@@ -310,6 +310,7 @@ async fn the_index_turns_approximate_as_the_memory_grows_and_reloads_so() {
     let mut config = MemoryConfig::new(dir.path().join("memory.faiss"));
     config.index.exact_up_to = 12;
     config.index.approximate = "HNSW16,Flat".into();
+    config.index.params = [("efSearch".to_string(), 64.0)].into();
     let (bank, _, store) = open_with(dir.path(), config.clone()).await;
     let mut incidents = Vec::new();
     for i in 0..16u32 {

@@ -79,7 +79,10 @@ struct BenchArgs {
     exact_queries: usize,
     /// An approximate index: `FACTORY|name=value|name=v1,v2,...` (one parameter may list values to sweep).
     /// Repeat to compare several.
-    #[arg(long = "approximate", default_value = "HNSW32,Flat|efConstruction=64|efSearch=64,128,256")]
+    #[arg(
+        long = "approximate",
+        default_values = ["IVF1024,Flat|nprobe=8,16,32", "HNSW32,Flat|efConstruction=64|efSearch=64,128,256"]
+    )]
     approximate: Vec<String>,
     /// Clusters in the synthetic data (default: one per 500 vectors, 8 to 4096).
     #[arg(long)]

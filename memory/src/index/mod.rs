@@ -310,7 +310,7 @@ mod tests {
     }
 
     fn config(exact_up_to: usize, factory: &str) -> IndexConfig {
-        IndexConfig { exact_up_to, approximate: factory.into(), ..IndexConfig::default() }
+        IndexConfig { exact_up_to, approximate: factory.into(), params: BTreeMap::new() }
     }
 
     #[test]
@@ -332,19 +332,22 @@ mod tests {
     #[test]
     fn the_index_turns_approximate_past_the_threshold_and_still_finds_neighbours() {
         let d = 16;
-        let config = config(200, "HNSW16,Flat");
-        let data = vectors(300, d, 2);
-        let ids: Vec<i64> = (1..=300).collect();
-        let mut index = MemoryIndex::build(d, &config, &ids[..150], &data[..150 * d]).unwrap();
-        assert_eq!(index.kind(), IndexKind::Exact);
-        index.add(&ids[150..], &data[150 * d..]).unwrap();
-        assert!(index.outgrew(&config));
-        let mut index = index.into_approximate(&config).unwrap();
-        assert_eq!((index.kind(), index.factory(), index.len()), (IndexKind::Approximate, "HNSW16,Flat", 300));
-        assert_eq!(index.fingerprint(), IdFingerprint::of(ids.iter().copied()));
-        let hits = index.search(&data[42 * d..43 * d], 5).unwrap();
-        assert_eq!(hits[0].id, 43);
-        assert!(!index.outgrew(&config));
+        let data = vectors(400, d, 2);
+        let ids: Vec<i64> = (1..=400).collect();
+        for (factory, param) in [("HNSW16,Flat", "efSearch"), ("IVF8,Flat", "nprobe")] {
+            let mut config = config(300, factory);
+            config.params.insert(param.into(), 8.0);
+            let mut index = MemoryIndex::build(d, &config, &ids[..200], &data[..200 * d]).unwrap();
+            assert_eq!(index.kind(), IndexKind::Exact);
+            index.add(&ids[200..], &data[200 * d..]).unwrap();
+            assert!(index.outgrew(&config));
+            let mut index = index.into_approximate(&config).unwrap();
+            assert_eq!((index.kind(), index.factory(), index.len()), (IndexKind::Approximate, factory, 400));
+            assert_eq!(index.fingerprint(), IdFingerprint::of(ids.iter().copied()));
+            let hits = index.search(&data[42 * d..43 * d], 5).unwrap();
+            assert_eq!(hits[0].id, 43, "{factory}");
+            assert!(!index.outgrew(&config));
+        }
     }
 
     #[test]
