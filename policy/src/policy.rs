@@ -134,7 +134,7 @@ pub enum Conditions {
 #[derive(Debug, Clone)]
 pub struct Condition {
     pub key: Value,
-    pub operator: Result<Operator, String>,
+    pub operator: Operator,
     pub value: Value,
     pub message: String,
 }
@@ -522,7 +522,10 @@ fn parse_condition_list(items: &[Value], field: &str) -> FieldResult<Vec<Conditi
             let f = format!("{field}[{i}]");
             let m = obj(item, &f)?;
             let operator = match m.get("operator") {
-                Some(Value::String(s)) => Operator::parse(s).ok_or_else(|| s.clone()),
+                Some(Value::String(s)) => match Operator::parse(s) {
+                    Some(op) => op,
+                    None => return err(&format!("{f}.operator"), format!("unknown operator {s:?}")),
+                },
                 None => return err(&format!("{f}.operator"), "missing"),
                 Some(other) => {
                     return err(&format!("{f}.operator"), format!("expected a string, found {}", kind_of(other)));

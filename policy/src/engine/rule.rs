@@ -145,11 +145,7 @@ fn eval_condition(ev: &mut Evaluation<'_, '_>, c: &Condition) -> Result<(bool, S
         .map_err(|e| format!("failed to substitute variables in condition key: {e}"))?;
     let value = variables::substitute_all(ctx, &c.value)
         .map_err(|e| format!("failed to substitute variables in condition value: {e}"))?;
-    let op = c
-        .operator
-        .clone()
-        .map_err(|name| format!("failed to create handler for condition operator: {name:?} is not an operator"))?;
-    Ok((conditions::evaluate(op, &key, &value), c.message.clone()))
+    Ok((conditions::evaluate(c.operator, &key, &value), c.message.clone()))
 }
 
 /// Evaluates conditions; returns the result and the messages of the deciding conditions.
