@@ -91,23 +91,43 @@ fn is_dns_label(s: &str) -> bool {
         && s.as_bytes()[0].is_ascii_alphanumeric()
 }
 
+/// A host named in a configuration value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValueHost<'a> {
+    pub host: &'a str,
+    /// Written as an address (with a scheme, credentials, a port, or a dotted name), not a bare word that
+    /// may as well be a database or user name.
+    pub explicit: bool,
+}
+
 /// Host names in one configuration value: `cart-redis:6379`, `postgres://u:p@orders-db:5432/x`,
-/// `a:1,b:2`, or a bare `orders-db`.
-pub fn hosts_in_value(value: &str) -> Vec<&str> {
+/// `jdbc:postgresql://orders-db:5432/orders`, `a:1,b:2`, or a bare `orders-db`.
+pub fn hosts_in_value(value: &str) -> Vec<ValueHost<'_>> {
     value
         .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
         .filter_map(|item| {
-            let rest = item.split_once("://").map_or(item, |(_, rest)| rest);
-            let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+            let (schemed, rest) = item.split_once("://").map_or((false, item), |(_, rest)| (true, rest));
+            let (credentials, rest) = rest.rsplit_once('@').map_or((false, rest), |(_, host)| (true, host));
             let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-            let host = match authority.rsplit_once(':') {
-                Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+            let (host, port) = match authority.rsplit_once(':') {
+                Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => (host, true),
                 Some(_) => return None,
-                None => authority,
+                None => (authority, false),
             };
-            (!host.is_empty()).then_some(host)
+            let explicit = schemed || credentials || port || host.contains('.');
+            (!host.is_empty()).then_some(ValueHost { host, explicit })
         })
         .collect()
+}
+
+/// Variable names that hold an address, so that a bare word in them is a host (`DB_HOST=orders-db`)
+/// while the same word elsewhere is not (`POSTGRES_DB=orders`).
+const ADDRESS_NAME_PARTS: &[&str] =
+    &["HOST", "ADDR", "URL", "URI", "ENDPOINT", "SERVER", "BROKER", "DSN", "UPSTREAM", "BACKEND"];
+
+fn names_an_address(variable: &str) -> bool {
+    let upper = variable.to_ascii_uppercase();
+    ADDRESS_NAME_PARTS.iter().any(|part| upper.contains(part))
 }
 
 static LOG_HOSTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
@@ -120,8 +140,9 @@ static LOG_HOSTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         r"\b(\d{1,3}(?:\.\d{1,3}){3})\b",
         // DNS failures: `lookup cart-redis on 10.96.0.10:53: no such host`
         r"(?i)\blookup ([a-z0-9][a-z0-9.-]*)",
-        // quoted hosts: `connection to server at "orders-db" (10.96.4.5), port 5432 failed`
-        r#"(?i)["']([a-z][a-z0-9.-]*)["']"#,
+        // quoted hosts after the words that introduce them: `connection to server at "orders-db" (...)`,
+        // `could not translate host name "orders-db" to address` (not `database "orders" does not exist`)
+        r#"(?i)\b(?:server at|host|host ?name)\s+["']([a-z][a-z0-9.-]*)["']"#,
     ]
     .iter()
     .map(|p| Regex::new(p).expect("valid host pattern"))
@@ -170,7 +191,10 @@ pub fn from_config(workload: &WorkloadSnapshot, book: &AddressBook) -> Vec<Refer
     let mut found = Vec::new();
     for container in &workload.containers {
         for (name, value) in &container.env {
-            for host in hosts_in_value(value) {
+            for ValueHost { host, explicit } in hosts_in_value(value) {
+                if !explicit && !names_an_address(name) {
+                    continue;
+                }
                 if let Some(callee) = book.lookup(host, namespace) {
                     found.push(Reference {
                         from: workload.workload.clone(),
@@ -254,23 +278,43 @@ mod tests {
 
     #[test]
     fn hosts_are_found_in_configuration_values() {
-        let cases: &[(&str, &[&str])] = &[
-            ("cart-redis:6379", &["cart-redis"]),
+        let cases: &[(&str, &[(&str, bool)])] = &[
+            ("cart-redis:6379", &[("cart-redis", true)]),
             (
                 "postgres://app:s3cret@orders-db.data.svc.cluster.local:5432/orders?sslmode=disable",
-                &["orders-db.data.svc.cluster.local"],
+                &[("orders-db.data.svc.cluster.local", true)],
             ),
-            ("redis://cart-redis", &["cart-redis"]),
-            ("http://cart/api/v1", &["cart"]),
-            ("a:1, b:2;c", &["a", "b", "c"]),
-            ("orders-db", &["orders-db"]),
-            ("info", &["info"]),
+            ("jdbc:postgresql://orders-db:5432/orders", &[("orders-db", true)]),
+            ("redis://cart-redis", &[("cart-redis", true)]),
+            ("http://cart/api/v1", &[("cart", true)]),
+            ("a:1, b:2;c", &[("a", true), ("b", true), ("c", false)]),
+            ("orders-db", &[("orders-db", false)]),
+            ("info", &[("info", false)]),
             ("key=value:with:colons", &[]),
             ("", &[]),
         ];
         for (value, want) in cases {
-            assert_eq!(hosts_in_value(value), *want, "{value}");
+            let got: Vec<(&str, bool)> = hosts_in_value(value).iter().map(|h| (h.host, h.explicit)).collect();
+            assert_eq!(got, *want, "{value}");
         }
+    }
+
+    #[test]
+    fn a_bare_word_is_a_host_only_in_a_variable_that_holds_an_address() {
+        let book = book();
+        let workload = deployment(
+            "shop",
+            "orders-db",
+            &[("POSTGRES_DB", "cart"), ("PAYMENTS_HOST", "payments"), ("OTEL_SERVICE_NAME", "cart")],
+        );
+        let callees: Vec<String> = from_config(&workload, &book)
+            .into_iter()
+            .map(|r| match r.callee {
+                Callee::Service { name, .. } => name,
+                Callee::Workload(w) => w.name,
+            })
+            .collect();
+        assert_eq!(callees, ["payments"]);
     }
 
     #[test]
@@ -285,6 +329,10 @@ mod tests {
             ),
             ("GET http://cart/api/items 503", &["cart"]),
             ("2026-03-01 12:00:01 INFO cart started in 1.2s", &[]),
+            (r#"FATAL:  database "cart" does not exist"#, &[]),
+            (r#"could not translate host name "orders-db" to address"#, &["orders-db"]),
+            (r#"FATAL:  database "cart" does not exist"#, &[]),
+            (r#"could not translate host name "orders-db" to address"#, &["orders-db"]),
         ];
         for (line, want) in cases {
             let mut got = hosts_in_log_line(line);
@@ -364,7 +412,8 @@ mod tests {
             /// Whatever the text, extraction does not panic and only returns pieces of the text.
             #[test]
             fn hosts_are_pieces_of_the_text(text in "\\PC{0,200}") {
-                for host in hosts_in_value(&text).into_iter().chain(hosts_in_log_line(&text)) {
+                let in_values = hosts_in_value(&text).into_iter().map(|h| h.host);
+                for host in in_values.chain(hosts_in_log_line(&text)) {
                     prop_assert!(text.contains(host));
                 }
             }
