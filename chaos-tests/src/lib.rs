@@ -86,6 +86,42 @@ impl Rig {
         Ok(Rig { lab, medic, token, clock, _scratch: scratch })
     }
 
+    /// A kube-rs client for the lab, as a user (or a test) changing the cluster would use.
+    pub async fn client(&self) -> Result<kube::Client> {
+        let config = medic::config::KubernetesConfig {
+            kubeconfig: Some(self.lab.kubeconfig_path().to_path_buf()),
+            context: None,
+        };
+        medic::app::kube_client(&config).await
+    }
+
+    /// Waits until every deployment of `namespace` has all its replicas available.
+    pub async fn wait_healthy(&self, namespace: &str, virtual_timeout: Duration) -> Result<()> {
+        use k8s_openapi::api::apps::v1::Deployment;
+        let deployments: kube::Api<Deployment> = kube::Api::namespaced(self.client().await?, namespace);
+        let deadline = self.clock.now() + jiff::SignedDuration::try_from(virtual_timeout)?;
+        loop {
+            let list = deployments.list(&Default::default()).await?;
+            let unhealthy: Vec<String> = list
+                .items
+                .iter()
+                .filter(|d| {
+                    let want = d.spec.replicas.unwrap_or(1);
+                    let status = d.status.clone().unwrap_or_default();
+                    status.available_replicas.unwrap_or(0) < want || status.updated_replicas.unwrap_or(0) < want
+                })
+                .filter_map(|d| d.metadata.name.clone())
+                .collect();
+            if !list.items.is_empty() && unhealthy.is_empty() {
+                return Ok(());
+            }
+            if self.clock.now() > deadline {
+                anyhow::bail!("{namespace} not healthy within {virtual_timeout:?} of lab time: {unhealthy:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Applies YAML documents to the lab as `kubectl apply -f` would.
     pub fn apply(&self, yaml: &str) -> Result<Vec<String>> {
         self.lab.apply_yaml(yaml).context("applying to the lab")

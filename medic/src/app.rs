@@ -111,8 +111,16 @@ pub async fn start(config: MedicConfig, overrides: Overrides) -> Result<Medic> {
     };
     let executor = Executor::new(runner).start();
 
-    let links =
-        DirectorLinks { specialists, executor: executor.recipient(), recall: None, remember: None, notify: None };
+    let (memory, opened) =
+        MemoryActor::open_and_start(config.memory(), store.clone()).await.context("opening the incident memory")?;
+    tracing::info!(?opened, "incident memory ready");
+    let links = DirectorLinks {
+        specialists,
+        executor: executor.recipient(),
+        recall: Some(memory.clone().recipient()),
+        remember: Some(memory.recipient()),
+        notify: None,
+    };
     let director = Director::new(config.director.clone(), links, catalog.clone(), store.clone()).start();
     let collector = ContextCollector::new(reader, audit, director.clone().recipient(), config.collector.clone())
         .with_clock(clock.clone())
