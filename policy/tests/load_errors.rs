@@ -49,7 +49,9 @@ fn errors_name_file_document_policy_and_field() {
         ),
     ];
     for (spec, field, message) in cases {
-        let text = format!("{GOOD}---\napiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata: {{name: bad}}\nspec:\n  {spec}\n");
+        let text = format!(
+            "{GOOD}---\napiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata: {{name: bad}}\nspec:\n  {spec}\n"
+        );
         match load(&text) {
             Err(Error::InvalidPolicy { path, document, policy, field: f, message: m }) => {
                 assert!(path.ends_with("policies.yaml"), "{path:?}");
@@ -84,19 +86,25 @@ fn non_policy_documents_are_ignored() {
 fn arbitrary_documents_never_panic() {
     // Shapes a hand-written policy could have by mistake, in every position the loader reads.
     let values = ["null", "3", "'x'", "[]", "{}", "[1, {a: b}]", "{any: 3, all: [x]}", "true"];
-    let fields = ["rules", "rules[0].match", "rules[0].validate", "rules[0].validate.foreach", "rules[0].preconditions"];
+    let fields =
+        ["rules", "rules[0].match", "rules[0].validate", "rules[0].validate.foreach", "rules[0].preconditions"];
     for field in fields {
         for value in values {
             let spec = match field {
                 "rules" => format!("rules: {value}"),
                 "rules[0].match" => format!("rules: [{{name: r, match: {value}}}]"),
-                "rules[0].validate" => format!("rules: [{{name: r, match: {{resources: {{kinds: [Pod]}}}}, validate: {value}}}]"),
+                "rules[0].validate" => {
+                    format!("rules: [{{name: r, match: {{resources: {{kinds: [Pod]}}}}, validate: {value}}}]")
+                }
                 "rules[0].validate.foreach" => {
-                    format!("rules: [{{name: r, match: {{resources: {{kinds: [Pod]}}}}, validate: {{foreach: {value}}}}}]")
+                    format!(
+                        "rules: [{{name: r, match: {{resources: {{kinds: [Pod]}}}}, validate: {{foreach: {value}}}}}]"
+                    )
                 }
                 _ => format!("rules: [{{name: r, match: {{resources: {{kinds: [Pod]}}}}, preconditions: {value}}}]"),
             };
-            let text = format!("apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata: {{name: p}}\nspec:\n  {spec}\n");
+            let text =
+                format!("apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata: {{name: p}}\nspec:\n  {spec}\n");
             if let Ok(set) = load(&text) {
                 let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}, "spec": {}});
                 let _ = set.validate(&pod, &Default::default());
