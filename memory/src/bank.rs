@@ -312,27 +312,28 @@ impl MemoryBank {
         let mut state = self.lock();
         let fetch = (k * 4 + 8).min(state.index.len());
         let hits = state.index.search(&query, fetch)?;
-        let mut seen: Vec<(IncidentUid, Option<&str>)> = Vec::with_capacity(k);
+        // One recollection per (incident, fix): the similarity of its closest memory, the outcome of its
+        // latest (a fix that failed verification and later, retried, worked, is remembered as working).
         let mut best: Vec<(&MemorySummary, f32)> = Vec::with_capacity(k);
-        // Hits come best first; among equally similar memories of one incident, the newest outcome wins.
-        let mut ranked: Vec<_> = hits
-            .iter()
-            .filter(|h| h.score >= floor)
-            .filter_map(|h| state.summaries.get(&h.id).map(|s| (s, h.score)))
-            .filter(|(s, _)| Some(s.incident) != exclude)
-            .collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.id.cmp(&a.0.id)));
-        for (summary, score) in ranked {
-            let key = (summary.incident, summary.playbook.as_deref());
-            if seen.contains(&key) {
+        for hit in hits.iter().filter(|h| h.score >= floor) {
+            let Some(summary) = state.summaries.get(&hit.id) else { continue };
+            if Some(summary.incident) == exclude {
                 continue;
             }
-            seen.push(key);
-            best.push((summary, score));
-            if best.len() == k {
-                break;
+            let same =
+                |(s, _): &&mut (&MemorySummary, f32)| s.incident == summary.incident && s.playbook == summary.playbook;
+            match best.iter_mut().find(same) {
+                Some(entry) => {
+                    entry.1 = entry.1.max(hit.score);
+                    if summary.id > entry.0.id {
+                        entry.0 = summary;
+                    }
+                }
+                None => best.push((summary, hit.score)),
             }
         }
+        best.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.id.cmp(&a.0.id)));
+        best.truncate(k);
         let recollections = best.into_iter().map(|(s, score)| s.recollection(score)).collect();
         drop(state);
         Ok(recollections)

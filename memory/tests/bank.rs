@@ -286,8 +286,12 @@ async fn one_recollection_per_incident_and_fix_the_latest_outcome() {
             .await
             .unwrap(),
     );
+    // The retry was remembered with the context as it was then: the pods had been replaced and logged
+    // something else, so the memory of the verified retry resembles today's incident a little less.
+    let mut retried = context.clone();
+    retried.logs[0].lines.push("2026-03-01T12:00:00Z INFO cache warm-up done".into());
     stored(
-        bank.remember(memory_of(&context, RootCauseClass::BadRollout, "rollback-deployment", true, None))
+        bank.remember(memory_of(&retried, RootCauseClass::BadRollout, "rollback-deployment", true, None))
             .await
             .unwrap(),
     );
@@ -302,6 +306,11 @@ async fn one_recollection_per_incident_and_fix_the_latest_outcome() {
     assert_eq!(rollbacks.len(), 1, "{recalled:?}");
     assert!(rollbacks[0].fix_worked, "the latest outcome of the same fix wins");
     assert_eq!(recalled.len(), 2);
+    let raise = recalled.iter().find(|r| r.playbook.as_deref() == Some("raise-memory-limit")).unwrap();
+    assert!(
+        (rollbacks[0].similarity - raise.similarity).abs() < 1e-6,
+        "with the similarity of the incident's closest memory: {recalled:?}"
+    );
 }
 
 #[tokio::test]
