@@ -39,6 +39,10 @@ pub struct SimConfig {
     pub nodes: Vec<NodeConfig>,
     pub kubelet_version: String,
     pub lifecycle: LifecycleTimings,
+    /// How often the garbage collector's full pass runs. Deletions propagate at once (the store deletes
+    /// dependents); the pass is the backstop for objects whose owners vanished otherwise, and it costs
+    /// a walk over every object.
+    pub gc_period: Duration,
 }
 
 impl Default for SimConfig {
@@ -49,6 +53,7 @@ impl Default for SimConfig {
             nodes: Vec::new(),
             kubelet_version: KUBELET_VERSION.to_string(),
             lifecycle: LifecycleTimings::default(),
+            gc_period: Duration::from_secs(5),
         }
     }
 }
@@ -139,9 +144,9 @@ impl Sim {
             logs,
             caches: Caches::default(),
             events: EventRecorder::default(),
-            deployments: DeploymentController,
+            deployments: DeploymentController::default(),
             replica_sets: ReplicaSetController,
-            endpoints: EndpointsController,
+            endpoints: EndpointsController::default(),
             kubelet,
             leases: Leases::default(),
             control: NodeControl::default(),
@@ -184,7 +189,10 @@ impl Sim {
         self.store.clock().advance(dt);
         let now = self.store.clock().now();
         self.ticks += 1;
-        self.store.collect_garbage();
+        let gc_every = (self.config.gc_period.as_nanos() / dt.as_nanos().max(1)).max(1) as u64;
+        if self.ticks % gc_every == 1 || gc_every == 1 {
+            self.store.collect_garbage();
+        }
         {
             let mut ctx = Ctx { store: &self.store, now, caches: &mut self.caches, events: &mut self.events };
             self.node_lifecycle.sync(&mut ctx, &self.leases);

@@ -4,6 +4,8 @@
 //! logic, so parsed objects are kept by resourceVersion (unique across the cluster): a refresh lists the
 //! kind (cheap: shared pointers) and parses only the objects written since the last refresh. One cache
 //! per kind is shared by every controller in a tick, like a shared informer.
+use k8s_openapi::Metadata;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,17 +25,17 @@ impl<K> Clone for Entry<K> {
     }
 }
 
-impl<K> Entry<K> {
+impl<K: Metadata<Ty = ObjectMeta>> Entry<K> {
     pub fn name(&self) -> &str {
-        self.object.name()
+        self.typed.metadata().name.as_deref().unwrap_or_default()
     }
 
     pub fn namespace(&self) -> &str {
-        self.object.namespace().unwrap_or_default()
+        self.typed.metadata().namespace.as_deref().unwrap_or_default()
     }
 
     pub fn uid(&self) -> &str {
-        self.object.uid()
+        self.typed.metadata().uid.as_deref().unwrap_or_default()
     }
 }
 
@@ -41,17 +43,24 @@ impl<K> Entry<K> {
 pub struct Cache<K> {
     kind: Kind,
     parsed: HashMap<u64, Arc<K>>,
+    /// The previous listing: returned again when nothing of the kind changed since.
+    last: Vec<Entry<K>>,
 }
 
 impl<K: DeserializeOwned> Cache<K> {
     pub fn new(kind: Kind) -> Self {
-        Self { kind, parsed: HashMap::new() }
+        Self { kind, parsed: HashMap::new(), last: Vec::new() }
     }
 
     /// Every object of the kind in the whole cluster, in key order (namespace, then name). Objects that
     /// do not parse as `K` are left out (the API server validates what it stores, so this is rare).
     pub fn list(&mut self, store: &Store) -> Vec<Entry<K>> {
         let (objects, _) = store.list(self.kind, None);
+        let unchanged = objects.len() == self.last.len()
+            && objects.iter().zip(&self.last).all(|(o, e)| o.resource_version == e.object.resource_version);
+        if unchanged {
+            return self.last.clone();
+        }
         let mut parsed = HashMap::with_capacity(objects.len());
         let mut entries = Vec::with_capacity(objects.len());
         for object in objects {
@@ -70,6 +79,7 @@ impl<K: DeserializeOwned> Cache<K> {
             entries.push(Entry { object, typed });
         }
         self.parsed = parsed;
+        self.last = entries.clone();
         entries
     }
 

@@ -16,7 +16,15 @@ use crate::store::Kind;
 const TRIGGER_TIME: &str = "endpoints.kubernetes.io/last-change-trigger-time";
 
 #[derive(Debug, Default)]
-pub struct EndpointsController;
+pub struct EndpointsController {
+    /// Per Service (namespace/name): a digest of the Service's, its Endpoints' and its namespace's pods'
+    /// versions at the last sync; unchanged means nothing to do.
+    synced: HashMap<String, u64>,
+}
+
+fn mix(acc: u64, value: u64) -> u64 {
+    (acc ^ value).wrapping_mul(0x0100_0000_01b3).rotate_left(17)
+}
 
 impl EndpointsController {
     pub fn sync(&mut self, ctx: &mut Ctx<'_>) {
@@ -27,18 +35,39 @@ impl EndpointsController {
         }
         let pods = ctx.caches.pods.list(ctx.store);
         let mut pods_by_namespace: HashMap<&str, Vec<&Entry<Pod>>> = HashMap::new();
+        let mut pod_versions: HashMap<&str, u64> = HashMap::new();
         for pod in &pods {
             pods_by_namespace.entry(pod.namespace()).or_default().push(pod);
+            let digest = pod_versions.entry(pod.namespace()).or_insert(0xcbf2_9ce4_8422_2325);
+            *digest = mix(*digest, pod.object.resource_version);
         }
         let existing: HashMap<(&str, &str), &Entry<k8s_openapi::api::core::v1::Endpoints>> =
             endpoints.iter().map(|e| ((e.namespace(), e.name()), e)).collect();
         for service in &services {
             let selector = service.typed.spec.as_ref().and_then(|s| s.selector.as_ref());
             let Some(selector) = selector.filter(|s| !s.is_empty()) else { continue };
+            let current = existing.get(&(service.namespace(), service.name()));
+            let key = format!("{}/{}", service.namespace(), service.name());
+            let pods_digest = pod_versions.get(service.namespace()).copied().unwrap_or(0);
+            let digest = mix(
+                mix(pods_digest, service.object.resource_version),
+                current.map_or(0, |e| e.object.resource_version),
+            );
+            if self.synced.get(&key) == Some(&digest) {
+                continue;
+            }
             let candidates = pods_by_namespace.get(service.namespace()).map(Vec::as_slice).unwrap_or_default();
             let subsets = subsets(&service.typed, selector, candidates);
-            let current = existing.get(&(service.namespace(), service.name()));
-            write(ctx, service, current.map(|e| &e.object.value), subsets);
+            if write(ctx, service, current.map(|e| &e.object.value), subsets) {
+                // Written: the Endpoints' new version differs; the next tick checks once more.
+                self.synced.remove(&key);
+            } else {
+                self.synced.insert(key, digest);
+            }
+        }
+        if self.synced.len() > services.len() {
+            let live: BTreeSet<String> = services.iter().map(|s| format!("{}/{}", s.namespace(), s.name())).collect();
+            self.synced.retain(|key, _| live.contains(key));
         }
         // Endpoints this controller made whose Service is gone are deleted; hand-made ones stay.
         let services: BTreeSet<(&str, &str)> = services.iter().map(|s| (s.namespace(), s.name())).collect();
@@ -141,7 +170,8 @@ fn subsets(service: &Service, selector: &BTreeMap<String, String>, pods: &[&Entr
     Value::Array(subsets)
 }
 
-fn write(ctx: &mut Ctx<'_>, service: &Entry<Service>, current: Option<&Value>, subsets: Value) {
+/// Creates or updates the Endpoints; says whether it wrote anything.
+fn write(ctx: &mut Ctx<'_>, service: &Entry<Service>, current: Option<&Value>, subsets: Value) -> bool {
     let labels = service.object.value.pointer("/metadata/labels").cloned();
     let empty = subsets.as_array().is_none_or(Vec::is_empty);
     match current {
@@ -149,7 +179,7 @@ fn write(ctx: &mut Ctx<'_>, service: &Entry<Service>, current: Option<&Value>, s
             let current_subsets = current.get("subsets").cloned().unwrap_or_else(|| json!([]));
             let current_labels = current.pointer("/metadata/labels").cloned();
             if current_subsets == subsets && current_labels == labels {
-                return;
+                return false;
             }
             let now = api_time(ctx.now);
             let _ = ctx.store.modify(Kind::Endpoints, Some(service.namespace()), service.name(), |object| {
@@ -164,6 +194,7 @@ fn write(ctx: &mut Ctx<'_>, service: &Entry<Service>, current: Option<&Value>, s
                 }
                 Ok(())
             });
+            true
         }
         None => {
             let mut object = json!({
@@ -182,6 +213,7 @@ fn write(ctx: &mut Ctx<'_>, service: &Entry<Service>, current: Option<&Value>, s
                 object["subsets"] = subsets;
             }
             let _ = ctx.store.create(Kind::Endpoints, object);
+            true
         }
     }
 }

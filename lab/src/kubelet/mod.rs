@@ -78,6 +78,7 @@ impl NodeControl {
 
 pub struct Kubelet {
     agents: Vec<NodeAgent>,
+    agent_by_name: HashMap<String, usize>,
     /// Pod workers by pod uid.
     workers: HashMap<String, PodWorker>,
     model: Box<dyn ProcessModel>,
@@ -87,6 +88,8 @@ pub struct Kubelet {
     running: Vec<ContainerInfo>,
     /// Pod uid of each entry of `running`.
     running_pods: Vec<String>,
+    /// Sum of the workers' running signatures when `running` was built.
+    running_signature: u64,
 }
 
 impl std::fmt::Debug for Kubelet {
@@ -104,16 +107,27 @@ impl Kubelet {
         seed: u64,
     ) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let agents = nodes
+        let agents: Vec<NodeAgent> = nodes
             .into_iter()
             .enumerate()
             .map(|(i, config)| NodeAgent::new(config, i as u32 + 1, version, &mut rng))
             .collect();
-        Self { agents, workers: HashMap::new(), model, logs, rng, running: Vec::new(), running_pods: Vec::new() }
+        let agent_by_name = agents.iter().enumerate().map(|(i, a)| (a.name().to_string(), i)).collect();
+        Self {
+            agents,
+            agent_by_name,
+            workers: HashMap::new(),
+            model,
+            logs,
+            rng,
+            running: Vec::new(),
+            running_pods: Vec::new(),
+            running_signature: 0,
+        }
     }
 
     fn agent_index(&self, node: &str) -> Option<usize> {
-        self.agents.iter().position(|a| a.name() == node)
+        self.agent_by_name.get(node).copied()
     }
 
     /// One tick of every kubelet: `dt` is the virtual time since the previous tick.
@@ -144,13 +158,11 @@ impl Kubelet {
                 continue;
             }
             let agent = &mut self.agents[agent_index];
-            let worker = match self.workers.entry(pod.uid().to_string()) {
-                std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
-                std::collections::hash_map::Entry::Vacant(entry) => {
-                    let Some(ip) = agent.allocate_ip() else { continue };
-                    entry.insert(PodWorker::new(pod, node, ip, ctx.now))
-                }
-            };
+            if !self.workers.contains_key(pod.uid()) {
+                let Some(ip) = agent.allocate_ip() else { continue };
+                self.workers.insert(pod.uid().to_string(), PodWorker::new(pod, node, ip, ctx.now));
+            }
+            let Some(worker) = self.workers.get_mut(pod.uid()) else { continue };
             let mut env = SyncEnv {
                 ctx: &mut *ctx,
                 model: self.model.as_mut(),
@@ -228,43 +240,32 @@ impl Kubelet {
         pods: &HashMap<&str, &Entry<Pod>>,
         config_maps: &env::ConfigMaps,
     ) {
-        let mut wanted: Vec<(ContainerKey, String)> = Vec::new();
-        for (uid, worker) in &self.workers {
-            let running_node = self.agent_index(&worker.node).is_some_and(|i| self.agents[i].running);
-            if !running_node {
-                continue;
+        let running_nodes: Vec<&str> = self.agents.iter().filter(|a| a.running).map(|a| a.name()).collect();
+        let live = |worker: &PodWorker| running_nodes.contains(&worker.node.as_str());
+        let signature =
+            self.workers.values().filter(|w| live(w)).fold(0u64, |sum, w| sum.wrapping_add(w.running_signature()));
+        if signature != self.running_signature || self.running.is_empty() {
+            let mut wanted: Vec<(ContainerKey, &str, &ContainerInfo)> = Vec::new();
+            for (uid, worker) in self.workers.iter().filter(|(_, w)| live(w)) {
+                for container in worker.containers.iter().filter(|c| c.is_running()) {
+                    if let Some(info) = &container.info {
+                        wanted.push((worker.key(&container.name), uid.as_str(), info));
+                    }
+                }
             }
-            for container in worker.containers.iter().filter(|c| c.is_running()) {
-                wanted.push((worker.key(&container.name), uid.clone()));
-            }
-        }
-        wanted.sort();
-        let same = wanted.len() == self.running.len()
-            && wanted.iter().zip(&self.running).all(|((key, _), info)| *key == info.key)
-            && wanted.iter().zip(&self.running_pods).all(|((_, uid), running)| uid == running)
-            && wanted.iter().zip(&self.running).all(|((key, uid), info)| {
-                self.workers
-                    .get(uid)
-                    .and_then(|w| w.containers.iter().find(|c| c.name == key.container))
-                    .and_then(|c| c.info.as_ref())
-                    .is_some_and(|i| i.restart_count == info.restart_count)
-            });
-        if !same {
-            self.running = wanted
-                .iter()
-                .filter_map(|(key, uid)| {
-                    self.workers.get(uid)?.containers.iter().find(|c| c.name == key.container)?.info.clone()
-                })
-                .collect();
-            self.running_pods = wanted.into_iter().map(|(_, uid)| uid).collect();
+            wanted.sort_by(|a, b| a.0.cmp(&b.0));
+            self.running = wanted.iter().map(|(_, _, info)| (*info).clone()).collect();
+            self.running_pods = wanted.iter().map(|(_, uid, _)| uid.to_string()).collect();
+            self.running_signature = signature;
         }
         if self.running.is_empty() {
             return;
         }
         let observations = self.model.step(ctx.now, dt, &self.running);
-        for (observation, uid) in observations.iter().zip(self.running_pods.clone()) {
+        for (index, observation) in observations.iter().enumerate() {
+            let Some(uid) = self.running_pods.get(index) else { break };
             let Some(pod) = pods.get(uid.as_str()) else { continue };
-            let Some(worker) = self.workers.get_mut(&uid) else { continue };
+            let Some(worker) = self.workers.get_mut(uid) else { continue };
             let Some(agent_index) = self.agents.iter().position(|a| a.name() == worker.node) else { continue };
             let mut env = SyncEnv {
                 ctx: &mut *ctx,
@@ -289,14 +290,22 @@ impl Kubelet {
                 continue;
             }
             let Some(pod) = pods.get(uid.as_str()) else { continue };
-            let fields = status::build(worker, &agent.internal_ip(), ctx.now);
-            if status::up_to_date(&pod.object.value, &fields) {
+            let fingerprint = worker.fingerprint();
+            if worker.status_checked == Some((fingerprint, pod.object.resource_version)) {
                 continue;
             }
-            let _ = ctx.store.modify(Kind::Pod, Some(pod.namespace()), pod.name(), |object| {
+            let fields = status::build(worker, &agent.internal_ip(), ctx.now);
+            if status::up_to_date(&pod.object.value, &fields) {
+                worker.status_checked = Some((fingerprint, pod.object.resource_version));
+                continue;
+            }
+            let written = ctx.store.modify(Kind::Pod, Some(pod.namespace()), pod.name(), |object| {
                 status::merge(object, fields);
                 Ok(())
             });
+            if let Ok(object) = written {
+                worker.status_checked = Some((fingerprint, object.resource_version));
+            }
         }
     }
 

@@ -6,6 +6,7 @@ use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::{Container as ContainerSpec, Pod};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
 use super::container::{Container, Phase, Terminated};
@@ -55,6 +56,10 @@ pub struct PodWorker {
     pub stopped_at: Option<Timestamp>,
     /// Condition transition times, kept while the status stays the same.
     pub transitions: super::status::Transitions,
+    /// The worker's fingerprint and the pod's resourceVersion when its status was last known to be
+    /// up to date: while neither changes, there is nothing to write.
+    pub status_checked: Option<(u64, u64)>,
+    uid_hash: u64,
 }
 
 impl PodWorker {
@@ -71,7 +76,51 @@ impl PodWorker {
             containers: spec.map(|s| s.containers.iter().map(Container::new).collect()).unwrap_or_default(),
             stopped_at: None,
             transitions: Default::default(),
+            status_checked: None,
+            uid_hash: {
+                let mut hasher = DefaultHasher::new();
+                pod.uid().hash(&mut hasher);
+                hasher.finish()
+            },
         }
+    }
+
+    /// Everything the pod status is made of: when it is unchanged, so is the status.
+    pub fn fingerprint(&self) -> u64 {
+        let mut hasher = DefaultHasher::new();
+        self.stopped_at.is_some().hash(&mut hasher);
+        for container in &self.containers {
+            container.name.hash(&mut hasher);
+            container.image.hash(&mut hasher);
+            container.restart_count.hash(&mut hasher);
+            container.ready().hash(&mut hasher);
+            container.started().hash(&mut hasher);
+            container.last_terminated.is_some().hash(&mut hasher);
+            match &container.phase {
+                Phase::NeedsImage => 0u8.hash(&mut hasher),
+                Phase::Pulling { .. } => 1u8.hash(&mut hasher),
+                Phase::ImageError { reason, message } => (2u8, reason, message).hash(&mut hasher),
+                Phase::ConfigError { message } => (3u8, message).hash(&mut hasher),
+                Phase::Running { container_id, .. } => (4u8, container_id).hash(&mut hasher),
+                Phase::Exited { terminated, reported } => (5u8, &terminated.container_id, reported).hash(&mut hasher),
+            }
+        }
+        hasher.finish()
+    }
+
+    /// Which containers run, and which instance of each: the model's running list changes with it.
+    /// Cheap (no hashing of strings): called for every pod every tick.
+    pub fn running_signature(&self) -> u64 {
+        let mut mask = 0u64;
+        let mut restarts = 0u64;
+        for (index, container) in self.containers.iter().enumerate() {
+            if container.is_running() {
+                mask |= 1 << (index % 64);
+                restarts = restarts.wrapping_add(container.restart_count as u64);
+            }
+        }
+        let mixed = (mask.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ restarts).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        self.uid_hash ^ mixed
     }
 
     /// `name_namespace(uid)`, as kubelet messages name a pod.
@@ -112,7 +161,7 @@ impl PodWorker {
         if let Some(deadline) = pod.typed.metadata.deletion_timestamp.as_ref() {
             return self.terminate(env, pod, deadline.0);
         }
-        let specs: Vec<ContainerSpec> = pod.typed.spec.as_ref().map(|s| s.containers.clone()).unwrap_or_default();
+        let specs = pod.typed.spec.as_ref().map(|s| s.containers.as_slice()).unwrap_or_default();
         for (index, spec) in specs.iter().enumerate() {
             if index >= self.containers.len() {
                 self.containers.push(Container::new(spec));

@@ -187,6 +187,11 @@ impl Cluster {
     }
 
     pub fn with_nodes(seed: u64, nodes: Vec<NodeConfig>) -> Self {
+        Self::with_config(SimConfig { seed, nodes, ..SimConfig::default() })
+    }
+
+    pub fn with_config(config: SimConfig) -> Self {
+        let seed = config.seed;
         let clock = Arc::new(LabClock::new(EPOCH.parse().unwrap(), 1.0));
         let store = Arc::new(Store::with_seed(clock, seed));
         for namespace in ["default", "shop"] {
@@ -195,7 +200,6 @@ impl Cluster {
         let logs = Arc::new(LogStore::default());
         let model = ModelHandle::default();
         let scripted = ScriptedModel { handle: model.clone(), logs: logs.clone() };
-        let config = SimConfig { seed, nodes, ..SimConfig::default() };
         let sim = Sim::new(config, store.clone(), logs.clone(), Box::new(scripted));
         let mut cluster = Self { sim, store, logs, model };
         cluster.sim.tick();

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::cache::Entry;
 use super::events::{EventType, Involved, Source};
-use super::hash::{POD_TEMPLATE_HASH_LABEL, pod_template_hash, templates_equal};
+use super::hash::{POD_TEMPLATE_HASH_LABEL, canonical, pod_template_hash, templates_equal};
 use super::pods::{controlled_by, controller_of, controller_reference, is_active};
 use super::rollout::{self, ReplicaCounts};
 use super::{Ctx, selector};
@@ -71,8 +71,62 @@ impl Rs {
     }
 }
 
+/// Canonical pod templates by the resourceVersion of the object holding them: comparing templates is
+/// the controller's most frequent question, and objects change rarely.
 #[derive(Debug, Default)]
-pub struct DeploymentController;
+struct Templates {
+    previous: HashMap<u64, Arc<str>>,
+    current: HashMap<u64, Arc<str>>,
+}
+
+impl Templates {
+    fn of(&mut self, object: &Object) -> Arc<str> {
+        let rv = object.resource_version;
+        if let Some(found) = self.current.get(&rv) {
+            return found.clone();
+        }
+        let text = self.previous.remove(&rv).unwrap_or_else(|| canonical(&object.value["spec"]["template"]).into());
+        self.current.insert(rv, text.clone());
+        text
+    }
+
+    fn equal(&mut self, a: &Object, b: &Object) -> bool {
+        self.of(a) == self.of(b)
+    }
+
+    /// Forget the templates of objects not seen this tick.
+    fn rotate(&mut self) {
+        self.previous = std::mem::take(&mut self.current);
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct DeploymentController {
+    templates: Templates,
+    /// Deployments whose rollout was complete, by uid, with the versions of the objects they were
+    /// synced from: until one of those changes a sync would write nothing, so it is skipped.
+    settled: HashMap<String, u64>,
+}
+
+/// A digest of the versions of a Deployment and its ReplicaSets.
+fn versions(deployment: &Entry<Deployment>, replica_sets: &[Entry<ReplicaSet>]) -> u64 {
+    let mix = |acc: u64, v: u64| (acc ^ v).wrapping_mul(0x0100_0000_01b3).rotate_left(17);
+    replica_sets.iter().fold(mix(0xcbf2_9ce4_8422_2325, deployment.object.resource_version), |acc, rs| {
+        mix(acc, rs.object.resource_version)
+    })
+}
+
+/// A finished rollout: nothing in its sync depends on the clock.
+fn settled(deployment: &Deployment) -> bool {
+    let Some(status) = deployment.status.as_ref() else { return false };
+    let desired = deployment.spec.replicas.unwrap_or(1);
+    let progressing = status::get(status, status::PROGRESSING).and_then(|c| c.reason.as_deref());
+    status.observed_generation == deployment.metadata.generation
+        && status.updated_replicas == Some(desired)
+        && status.replicas == Some(desired)
+        && (progressing == Some(status::NEW_REPLICA_SET_AVAILABLE)
+            || deployment.spec.progress_deadline_seconds.is_none())
+}
 
 impl DeploymentController {
     pub fn sync(&mut self, ctx: &mut Ctx<'_>) {
@@ -95,13 +149,27 @@ impl DeploymentController {
         for deployment in &deployments {
             let mut mine = owned.remove(deployment.uid()).unwrap_or_default();
             mine.extend(adopt(ctx, deployment, &mut orphans));
+            let key = versions(deployment, &mine);
+            if self.settled.get(deployment.uid()) == Some(&key) {
+                continue;
+            }
+            if settled(&deployment.typed) {
+                self.settled.insert(deployment.uid().to_string(), key);
+            } else {
+                self.settled.remove(deployment.uid());
+            }
             let recreate = deployment.typed.spec.strategy.as_ref().and_then(|s| s.type_.as_deref()) == Some("Recreate");
             if recreate && pods.is_none() {
                 pods = Some(ctx.caches.pods.list(ctx.store));
             }
-            if let Err(error) = sync_deployment(ctx, deployment, mine, pods.as_deref().unwrap_or_default()) {
+            let pods = pods.as_deref().unwrap_or_default();
+            if let Err(error) = sync_deployment(ctx, &mut self.templates, deployment, mine, pods) {
                 tracing::debug!(deployment = deployment.name(), %error, "deployment sync failed; retrying next tick");
             }
+        }
+        self.templates.rotate();
+        if self.settled.len() > deployments.len() {
+            self.settled.retain(|uid, _| deployments.iter().any(|d| d.uid() == uid));
         }
     }
 }
@@ -174,6 +242,7 @@ fn strategy(deployment: &Deployment, desired: i32) -> Result<Strategy, String> {
 
 fn sync_deployment(
     ctx: &mut Ctx<'_>,
+    templates: &mut Templates,
     deployment: &Entry<Deployment>,
     mut owned: Vec<Entry<ReplicaSet>>,
     pods: &[Entry<Pod>],
@@ -196,13 +265,12 @@ fn sync_deployment(
             .cmp(&b.typed.metadata.creation_timestamp)
             .then_with(|| a.name().cmp(b.name()))
     });
-    let template = &deployment.object.value["spec"]["template"];
     let mut new_rs: Option<Rs> = None;
     let mut old: Vec<Rs> = Vec::new();
     for rs in owned {
         let desired = rs.typed.spec.replicas.unwrap_or(1);
         let view = Rs { object: rs.object.clone(), typed: rs.typed.clone(), desired };
-        if new_rs.is_none() && templates_equal(template, &rs.object.value["spec"]["template"]) {
+        if new_rs.is_none() && templates.equal(&deployment.object, &rs.object) {
             new_rs = Some(view);
         } else {
             old.push(view);
