@@ -497,3 +497,51 @@ mod tests {
         assert_eq!(PatchType::from_content_type("text/plain").unwrap_err().code(), 415);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf =
+            prop_oneof![Just(Value::Null), any::<bool>().prop_map(Value::from), "[a-c]{0,3}".prop_map(Value::from)];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..3).prop_map(Value::from),
+                proptest::collection::btree_map("[a-d]", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// JSON objects of objects and scalars (no arrays, no `$` keys).
+    fn list_free_object() -> impl Strategy<Value = Value> {
+        let leaf =
+            prop_oneof![Just(Value::Null), any::<bool>().prop_map(Value::from), "[a-c]{0,3}".prop_map(Value::from)];
+        let tree = leaf.prop_recursive(3, 24, 4, |inner| {
+            proptest::collection::btree_map("[a-d]", inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect()))
+        });
+        proptest::collection::btree_map("[a-d]", tree, 0..4).prop_map(|m| Value::Object(m.into_iter().collect()))
+    }
+
+    proptest! {
+        /// Applying the same merge patch twice is applying it once (RFC 7386 patches are idempotent).
+        #[test]
+        fn merge_patches_are_idempotent(target in json_value(), patch in json_value()) {
+            let mut once = target.clone();
+            merge_patch(&mut once, &patch);
+            let mut twice = once.clone();
+            merge_patch(&mut twice, &patch);
+            prop_assert_eq!(once, twice);
+        }
+
+        /// A strategic merge patch without directives or lists acts as a merge patch.
+        #[test]
+        fn strategic_merge_without_lists_is_a_merge_patch(target in list_free_object(), patch in list_free_object()) {
+            let mut merged = target.clone();
+            merge_patch(&mut merged, &patch);
+            prop_assert_eq!(strategic_merge(&target, &patch).unwrap(), merged);
+        }
+    }
+}

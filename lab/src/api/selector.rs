@@ -295,3 +295,41 @@ mod tests {
         assert!(FieldSelector::parse("nonsense").is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn labels() -> impl Strategy<Value = std::collections::BTreeMap<String, String>> {
+        proptest::collection::btree_map("[a-c]", "[x-z]", 0..3)
+    }
+
+    proptest! {
+        /// Parsing never panics, whatever the text.
+        #[test]
+        fn parsing_never_panics(text in "\\PC{0,40}") {
+            let _ = LabelSelector::parse(&text);
+            let _ = FieldSelector::parse(&text);
+        }
+
+        /// A selector printed in query form selects exactly what the original selects.
+        #[test]
+        fn query_form_round_trips(
+            match_labels in labels(),
+            key in "[a-c]",
+            values in proptest::collection::vec("[x-z]", 1..3),
+            operator in prop_oneof!["In", "NotIn", "Exists", "DoesNotExist"],
+            candidate in labels(),
+        ) {
+            let selector = LabelSelector::from_json(&json!({
+                "matchLabels": match_labels,
+                "matchExpressions": [{"key": key, "operator": operator, "values": values}],
+            })).unwrap();
+            let reparsed = LabelSelector::parse(&selector.to_query()).unwrap();
+            let candidate = json!(candidate);
+            prop_assert_eq!(selector.matches_json(Some(&candidate)), reparsed.matches_json(Some(&candidate)));
+        }
+    }
+}
