@@ -6,6 +6,7 @@
 //! - `logs`: container logs, current and previous.
 //! - `app`: the application model (topology, request flow, processes, log phrasings).
 //! - `faults`: Chaos Mesh experiments and the lab's own faults, injected and recovered each tick.
+//! - `alerts`: the built-in alert evaluator and its Alertmanager-v4 webhook notifications.
 //! - `metrics`: `/metrics` (kube-state-metrics, cAdvisor, application and datastore series).
 //! - `store`: the object store (etcd and the registry of a real API server), watches, garbage collection.
 //! - `api`: the HTTP API server kubectl and kube-rs talk to.
@@ -18,6 +19,7 @@
 //! - `handle`: [`Lab`] and [`LabConfig`], what the rest of medic starts and stops.
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod clock;

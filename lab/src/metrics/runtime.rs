@@ -39,7 +39,7 @@ fn declare(out: &mut Exposition) {
 }
 
 /// `pod name → deployment name`, through the pod's ReplicaSet.
-fn deployments_of_pods(store: &Store) -> HashMap<(String, String), String> {
+pub(crate) fn deployments_of_pods(store: &Store) -> HashMap<(String, String), String> {
     let (sets, _) = store.list(Kind::ReplicaSet, None);
     let owner = |v: &Value| -> Option<(String, String)> {
         let o = v.pointer("/metadata/ownerReferences")?.as_array()?.first()?;
