@@ -52,7 +52,9 @@ impl Runner {
     }
 
     async fn audit(&self, incident: IncidentUid, kind: AuditKind, summary: String, detail: serde_json::Value) {
-        let entry = AuditEntry::new(incident, kind, ACTOR, summary).with_detail(detail);
+        let mut entry = AuditEntry::new(incident, kind, ACTOR, summary).with_detail(detail);
+        // The clock medic runs on (the lab's in the lab), as the intake and the collector record theirs.
+        entry.at = self.clock.now();
         if let Err(e) = self.audit.append(entry).await {
             tracing::error!(error = %e, kind = %kind, "could not write the audit record");
         }
@@ -73,6 +75,11 @@ impl Runner {
         .instrument(span)
         .await
     }
+}
+
+/// The calls that wrote (not reads, not dry runs).
+fn calls_written(calls: &[String]) -> impl Iterator<Item = &str> {
+    calls.iter().map(String::as_str).filter(|c| !c.starts_with("GET ") && !c.ends_with(" (dry-run)"))
 }
 
 fn record(action: medic_core::ActionSpec, calls: Calls, rollback: bool) -> StepRecord {
@@ -155,7 +162,9 @@ impl Run<'_> {
                 Ok(applied) => {
                     rec.applied_at = Some(runner.clock.now());
                     let summary = if applied.changed {
-                        format!("applied {}", plan.steps[i])
+                        // The writes themselves, as the timeline shows them.
+                        let writes: Vec<&str> = calls_written(&rec.api_calls).collect();
+                        format!("applied {}: {}", plan.steps[i], writes.join(", "))
                     } else {
                         format!("{} needed no change", plan.steps[i])
                     };
@@ -241,7 +250,8 @@ impl Run<'_> {
                     Ok(()) => {
                         rec.applied_at = Some(runner.clock.now());
                         restored_any = true;
-                        let summary = format!("rolled back step {i}: {}", rec.action);
+                        let writes: Vec<&str> = calls_written(&rec.api_calls).collect();
+                        let summary = format!("rolled back step {i}: {}: {}", rec.action, writes.join(", "));
                         let detail = json!({"step": i, "action": rec.action, "api_calls": rec.api_calls});
                         runner.audit(self.plan.incident, AuditKind::RolledBack, summary, detail).await;
                     }

@@ -157,7 +157,7 @@ fn harness(responder: Responder, reader: Snapshots, policy: Option<Arc<dyn Polic
         api: KubeApi::new(client, "medic"),
         reader: Arc::new(reader),
         audit: Arc::new(audit.clone()),
-        clock: Arc::new(TickClock::new(Duration::from_secs(1))),
+        clock: Arc::new(TickClock::starting_at("2001-01-01T00:00:00Z", Duration::from_secs(1))),
         guard: Guard::from_config(&config),
         policy,
         config,
@@ -541,4 +541,20 @@ async fn a_patch_whose_result_violates_a_kyverno_policy_is_blocked() {
         );
         assert_eq!(checked.detail["verdicts"][0]["status"], "fail");
     }
+}
+
+#[tokio::test]
+async fn the_audit_trail_names_the_writes_in_the_clocks_time() {
+    let h = harness(objects(&[(DEPLOY, deployment_object(2, "128Mi"))]), healthy(), None);
+    h.runner.run(&execute(plan(vec![raise_memory()]))).await;
+    let audit = h.audit.0.lock().unwrap();
+    let applied = &audit[0];
+    assert_eq!(
+        applied.summary,
+        format!("applied set resources of shop/cart container app: limits.memory=512Mi: PATCH {DEPLOY}")
+    );
+    assert_eq!(applied.detail["api_calls"].as_array().unwrap().len(), 4);
+    // The test clock starts in 2001 and moves a second per reading; the wall clock is elsewhere.
+    let start: jiff::Timestamp = "2001-01-01T00:00:00Z".parse().unwrap();
+    assert!(audit.iter().all(|e| e.at >= start && e.at < start + jiff::SignedDuration::from_secs(3600)), "{audit:?}");
 }

@@ -251,6 +251,10 @@ pub struct TickClock {
 }
 
 impl TickClock {
+    pub fn starting_at(start: &str, step: Duration) -> Self {
+        Self { now: Mutex::new(start.parse().unwrap()), step }
+    }
+
     pub fn new(step: Duration) -> Self {
         Self { now: Mutex::new("2026-11-22T14:42:11Z".parse().unwrap()), step }
     }
