@@ -74,3 +74,35 @@ async fn promtool_accepts_the_scrape_of_a_running_shop() {
     let connections = lab.sample(&body, "pg_stat_database_numbackends", &[("datname", "orders")]);
     assert!(connections.iter().sum::<f64>() >= 20.0, "HikariCP pools hold their connections: {connections:?}");
 }
+
+/// The rule file the lab's evaluator mirrors is valid for Prometheus, and its unit tests (series as
+/// the lab exports them) pass under the real promtool.
+#[test]
+fn promtool_accepts_the_rule_file_and_its_tests() {
+    let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/rules");
+    for args in [["check", "rules", "medic-lab-rules.yml"], ["test", "rules", "medic-lab-rules.test.yml"]] {
+        let output = Command::new("promtool").args(args).current_dir(rules).output().expect("promtool runs");
+        let report = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(output.status.success(), "promtool {}:\n{report}", args.join(" "));
+        assert!(report.contains("SUCCESS"), "{report}");
+    }
+}
+
+/// Another application: MongoDB and memcached behind Go gRPC services, settled and scraped.
+#[test]
+fn the_hotel_topology_runs_and_exports_its_datastores() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/hotel.yaml");
+    let hotel = medic_lab::app::Topology::load(&path).expect("hotel.yaml");
+    let mut lab = TestLab::with_topology(hotel, 3);
+    lab.run(Duration::from_secs(60));
+    let body = lab.metrics();
+    let (ok, report) = promtool_check(&body);
+    assert!(ok && report.trim().is_empty(), "{report}");
+    let connections =
+        support::total(&body, "mongodb_connections", &[("service", "mongodb-rate"), ("state", "current")]);
+    assert!(connections >= 2.0, "the Go driver keeps its idle connections: {connections}");
+    assert!(support::total(&body, "memcached_current_connections", &[("service", "memcached-rate")]) >= 1.0);
+    assert!(lab.service_flow("frontend").1 < 0.01);
+    let logs = lab.service_logs("mongodb-geo");
+    assert!(logs.contains("\"msg\":\"Waiting for connections\""), "{logs}");
+}

@@ -116,3 +116,15 @@ fn config_rules_check_values_as_the_software_would() {
     let timeout = entry("{value: 30s, duration: true}");
     assert!(timeout.check("1m").is_ok() && timeout.check("30").is_err());
 }
+
+#[test]
+fn the_hotel_topology_loads() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/hotel.yaml");
+    let hotel = Topology::load(&path).unwrap();
+    assert_eq!((hotel.namespace.as_str(), hotel.services.len()), ("hotel", 17));
+    let rate = hotel.service("rate").unwrap();
+    let envs: Vec<&str> = rate.dependencies.iter().map(|d| d.env.as_str()).collect();
+    assert_eq!(envs, ["MEMCACHED_SERVERS", "MONGO_URL"]);
+    assert!(hotel.services.iter().any(|s| s.technology == Technology::Mongodb));
+    assert!(hotel.services.iter().any(|s| s.technology == Technology::Memcached));
+}
