@@ -380,6 +380,19 @@ mod tests {
         }
 
         #[test]
+        fn set_operators_agree_with_set_semantics(
+            keys in prop::collection::vec("[a-d]", 1..4),
+            values in prop::collection::vec("[a-d]", 0..4),
+        ) {
+            let (k, v) = (json!(keys), json!(values));
+            let found = |key: &String| values.contains(key);
+            prop_assert_eq!(evaluate(Operator::AnyIn, &k, &v), keys.iter().any(found));
+            prop_assert_eq!(evaluate(Operator::AllIn, &k, &v), keys.iter().all(found));
+            prop_assert_eq!(evaluate(Operator::AnyNotIn, &k, &v), keys.iter().any(|x| !found(x)));
+            prop_assert_eq!(evaluate(Operator::AllNotIn, &k, &v), keys.iter().all(|x| !found(x)));
+        }
+
+        #[test]
         fn any_in_and_any_not_in_partition_single_keys(k in "[a-c]{1,2}", vs in prop::collection::vec("[a-c]{1,2}", 0..4)) {
             let key = json!(k);
             let value = json!(vs);

@@ -65,6 +65,7 @@ pub mod context;
 pub mod duration;
 pub mod engine;
 pub mod error;
+pub mod exception;
 pub mod gofmt;
 pub mod harness;
 pub mod jmespath;

@@ -14,7 +14,7 @@ pub struct FieldError {
 
 pub type FieldResult<T> = Result<T, FieldError>;
 
-fn err<T>(field: &str, message: impl Into<String>) -> FieldResult<T> {
+pub(crate) fn err<T>(field: &str, message: impl Into<String>) -> FieldResult<T> {
     Err(FieldError { field: field.to_string(), message: message.into() })
 }
 
@@ -167,68 +167,6 @@ pub struct ForEach {
     pub body: ValidationBody,
 }
 
-/// A PolicyException: listed rules of listed policies do not apply to the resources it matches.
-#[derive(Debug, Clone)]
-pub struct PolicyException {
-    pub name: String,
-    /// (policy name, rule names); both may hold wildcards.
-    pub exceptions: Vec<(String, Vec<String>)>,
-    /// The resources the exception covers, as a rule's match/exclude.
-    pub scope: Rule,
-    pub conditions: Option<Conditions>,
-}
-
-impl PolicyException {
-    /// Whether this exception names `rule` of `policy` (qualified policy name or plain name).
-    pub fn covers(&self, policy: &Policy, rule: &str) -> bool {
-        let (qualified, plain) = (policy.qualified_name(), policy.name.as_str());
-        self.exceptions.iter().any(|(p, rules)| {
-            (crate::wildcard::matches(p, &qualified) || crate::wildcard::matches(p, plain))
-                && rules.iter().any(|r| crate::wildcard::matches(r, rule))
-        })
-    }
-}
-
-/// Whether a document is a Kyverno PolicyException.
-pub fn is_exception_document(doc: &Value) -> bool {
-    let api = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-    api.starts_with("kyverno.io/") && doc.get("kind").and_then(Value::as_str) == Some("PolicyException")
-}
-
-pub fn parse_exception(doc: &Value) -> FieldResult<PolicyException> {
-    let root = obj(doc, "document")?;
-    let metadata = obj(root.get("metadata").unwrap_or(&Value::Null), "metadata")?;
-    let name = opt_str(metadata, "name", "metadata")?.unwrap_or_default();
-    let name = match opt_str(metadata, "namespace", "metadata")? {
-        Some(ns) if !ns.is_empty() => format!("{ns}/{name}"),
-        _ => name,
-    };
-    let spec = obj(root.get("spec").unwrap_or(&Value::Null), "spec")?;
-    let mut exceptions = Vec::new();
-    if let Some(Value::Array(items)) = spec.get("exceptions") {
-        for (i, item) in items.iter().enumerate() {
-            let f = format!("spec.exceptions[{i}]");
-            let m = obj(item, &f)?;
-            exceptions.push((opt_str(m, "policyName", &f)?.unwrap_or_default(), str_list(m, "ruleNames", &f)?));
-        }
-    }
-    let Some(matches) = spec.get("match") else { return err("spec.match", "missing") };
-    let scope = Rule {
-        name: name.clone(),
-        matches: parse_match(matches, "spec.match")?,
-        exclude: None,
-        context: Vec::new(),
-        preconditions: None,
-        cel_preconditions: Vec::new(),
-        validate: None,
-    };
-    let conditions = match spec.get("conditions") {
-        None | Some(Value::Null) => None,
-        Some(c) => Some(parse_conditions(c, "spec.conditions")?),
-    };
-    Ok(PolicyException { name, exceptions, scope, conditions })
-}
-
 // ---- parsing helpers ----
 
 pub(crate) fn obj<'a>(v: &'a Value, field: &str) -> FieldResult<&'a Map<String, Value>> {
@@ -246,7 +184,7 @@ pub(crate) fn kind_of(v: &Value) -> &'static str {
     }
 }
 
-fn opt_str(m: &Map<String, Value>, key: &str, field: &str) -> FieldResult<Option<String>> {
+pub(crate) fn opt_str(m: &Map<String, Value>, key: &str, field: &str) -> FieldResult<Option<String>> {
     match m.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -254,7 +192,7 @@ fn opt_str(m: &Map<String, Value>, key: &str, field: &str) -> FieldResult<Option
     }
 }
 
-fn str_list(m: &Map<String, Value>, key: &str, field: &str) -> FieldResult<Vec<String>> {
+pub(crate) fn str_list(m: &Map<String, Value>, key: &str, field: &str) -> FieldResult<Vec<String>> {
     match m.get(key) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => items
@@ -398,7 +336,7 @@ pub fn parse_rule(raw: &Value, field: &str) -> FieldResult<Rule> {
     Ok(Rule { name, matches, exclude, context, preconditions, cel_preconditions, validate })
 }
 
-fn parse_match(v: &Value, field: &str) -> FieldResult<MatchResources> {
+pub(crate) fn parse_match(v: &Value, field: &str) -> FieldResult<MatchResources> {
     let m = obj(v, field)?;
     let list = |key: &str| -> FieldResult<Vec<ResourceFilter>> {
         match m.get(key) {

@@ -2,10 +2,8 @@
 use crate::context::ExprCache;
 use crate::engine::{AdmissionRequest, NoValues, Prepared, RuleResult, Values};
 use crate::error::{Error, Result};
-use crate::policy::{
-    ContextEntry, ForEach, Policy, PolicyException, ValidationBody, is_exception_document, is_policy_document,
-    parse_exception, parse_policy,
-};
+use crate::exception::{PolicyException, is_exception_document, parse_exception};
+use crate::policy::{ContextEntry, ForEach, Policy, ValidationBody, is_policy_document, parse_policy};
 use crate::yaml::{self, Document};
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -5,8 +5,9 @@ pub mod images;
 mod rule;
 
 use crate::context::{Context, ExprCache};
+use crate::exception::PolicyException;
 use crate::matching::{MatchEnv, Target, UserInfo};
-use crate::policy::{Policy, PolicyException, Rule, ValidationBody};
+use crate::policy::{Policy, Rule, ValidationBody};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;

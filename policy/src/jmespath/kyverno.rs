@@ -505,6 +505,14 @@ pub fn call(name: &str, a: &[Arg]) -> JpResult<Value> {
             arity(name, a, 1, Some(1))?;
             Ok(Value::String(hex::encode(sha2::Sha256::digest(string(name, a, 0)?.as_bytes()))))
         }
+        "sha1" => {
+            arity(name, a, 1, Some(1))?;
+            Ok(Value::String(super::digest::sha1_hex(string(name, a, 0)?.as_bytes())))
+        }
+        "md5" => {
+            arity(name, a, 1, Some(1))?;
+            Ok(Value::String(super::digest::md5_hex(string(name, a, 0)?.as_bytes())))
+        }
         other if other.starts_with("time_") => super::time::call(other, a),
         other => runtime(format!("unknown function: {other}()")),
     }

@@ -6,6 +6,7 @@
 //!   arguments, which see null instead;
 //! - numbers behave as Go float64 values;
 //! - Kyverno's custom functions (`regex_match`, `divide`, `x509_decode`, `time_*`, ...) are available.
+mod digest;
 mod functions;
 mod kyverno;
 pub use kyverno::clean_path;

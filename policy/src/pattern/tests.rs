@@ -117,6 +117,34 @@ fn anchor_key_absent_everywhere_turns_a_mismatch_into_an_error() {
 
 proptest! {
     #[test]
+    fn conditional_anchor_in_a_list_checks_only_the_elements_it_selects(
+        containers in prop::collection::vec((0usize..3, any::<bool>()), 0..5)
+    ) {
+        let images = ["nginx:1.27", "nginx:latest", "redis:7"];
+        let items: Vec<Value> = containers
+            .iter()
+            .map(|(i, always)| json!({"image": images[*i], "imagePullPolicy": if *always { "Always" } else { "IfNotPresent" }}))
+            .collect();
+        let resource = json!({"spec": {"containers": items}});
+        let pattern = json!({"spec": {"containers": [{"(image)": "*:latest", "imagePullPolicy": "Always"}]}});
+        let selected: Vec<bool> = containers.iter().filter(|(i, _)| *i == 1).map(|(_, always)| *always).collect();
+        let want = if containers.is_empty() {
+            Outcome::Pass
+        } else if selected.is_empty() {
+            Outcome::Skip
+        } else if selected.iter().all(|a| *a) {
+            Outcome::Pass
+        } else {
+            Outcome::Fail("")
+        };
+        let (got, message) = outcome(resource, pattern);
+        match want {
+            Outcome::Fail(_) => prop_assert!(matches!(got, Outcome::Fail(_)), "{got:?} {message}"),
+            other => prop_assert_eq!(got, other, "{}", message),
+        }
+    }
+
+    #[test]
     fn a_resource_always_matches_itself_as_a_pattern(v in arb_json(3)) {
         // Lists hold one element: a list pattern applies its first element to every resource element.
         prop_assert!(match_pattern(&v, &v).is_ok(), "{v}");
