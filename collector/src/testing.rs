@@ -149,7 +149,7 @@ pub fn event(kind: &str, namespace: &str, name: &str, reason: &str, last_seen: &
 
 /// A cluster held in memory, answering the port like an API server would, with injectable failures and
 /// delays, and a record of the calls it got.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct InMemoryCluster {
     pub deployments: Vec<WorkloadSnapshot>,
     pub pods: Vec<PodSnapshot>,

@@ -242,3 +242,99 @@ async fn alerts_that_name_nothing_or_something_gone_say_so() {
     assert_eq!(namespace.target, None);
     assert_eq!(namespace.workloads[0].workload, ObjectRef::deployment("shop", "search"));
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const NAMES: [&str; 5] = ["web", "cart", "cart-redis", "orders", "orders-db"];
+
+    fn arb_env() -> impl Strategy<Value = Vec<(String, String)>> {
+        let value = prop_oneof![
+            prop::sample::select(NAMES.to_vec()).prop_map(|n| format!("{n}:8080")),
+            prop::sample::select(NAMES.to_vec()).prop_map(|n| format!("http://{n}.shop.svc.cluster.local/x")),
+            prop::sample::select(NAMES.to_vec()).prop_map(String::from),
+            "\\PC{0,30}",
+        ];
+        prop::collection::vec(("[A-Z_]{1,12}", value), 0..4)
+    }
+
+    fn arb_cluster() -> impl Strategy<Value = InMemoryCluster> {
+        let workload = (arb_env(), any::<bool>(), 0i32..4, prop::collection::vec("\\PC{0,60}", 0..4));
+        prop::collection::vec(workload, NAMES.len()).prop_map(|workloads| {
+            let mut cluster =
+                InMemoryCluster { nodes: vec![node("node-1", Some(true)), node("node-2", None)], ..Default::default() };
+            for (i, ((env, healthy, restarts, lines), name)) in workloads.into_iter().zip(NAMES).enumerate() {
+                let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                cluster.deployments.push(deployment("shop", name, &env));
+                let node_name = if i % 2 == 0 { "node-1" } else { "node-2" };
+                let mut p = pod("shop", &format!("{name}-5d4f8c7b9-x{i}x{i}x"), name, node_name);
+                p.pod_ip = Some(format!("10.244.0.{i}"));
+                if !healthy {
+                    p = crashing(p, "Error", 1, restarts);
+                }
+                let mut svc = service("shop", name, Some(ObjectRef::deployment("shop", name)), usize::from(healthy));
+                svc.cluster_ip = Some(format!("10.96.0.{i}"));
+                cluster.services.push(svc);
+                for previous in [false, true] {
+                    cluster.logs.insert(InMemoryCluster::log_key("shop", &p.name, "app", previous), lines.clone());
+                }
+                cluster.events.push(event("Pod", "shop", &p.name, "BackOff", "2026-03-01T11:59:00Z"));
+                cluster.pods.push(p);
+            }
+            cluster
+        })
+    }
+
+    fn arb_labels() -> impl Strategy<Value = Vec<(String, String)>> {
+        let key = prop::sample::select(vec![
+            "namespace",
+            "deployment",
+            "pod",
+            "node",
+            "service",
+            "container",
+            "replicaset",
+            "job",
+        ]);
+        let value = prop_oneof![
+            Just("shop".to_string()),
+            prop::sample::select(NAMES.to_vec()).prop_map(String::from),
+            Just("cart-5d4f8c7b9-x1x1x".to_string()),
+            Just("node-2".to_string()),
+            "[a-z0-9-]{0,12}",
+        ];
+        prop::collection::vec((key.prop_map(String::from), value), 0..4)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        /// Whatever the cluster and the alert, collection finishes, the target comes first, and the context
+        /// only holds what concerns its workloads.
+        #[test]
+        fn any_cluster_and_alert_give_a_coherent_context(cluster in arb_cluster(), labels in arb_labels()) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let config = CollectConfig { max_events: 3, ..CollectConfig::default() };
+            let context = runtime.block_on(collect_for(&cluster, &labels, &config));
+            if let Some(target) = context.target.as_ref().filter(|t| t.kind == ObjectKind::Deployment) {
+                prop_assert_eq!(&context.workloads[0].workload, target);
+            }
+            prop_assert!(context.events.len() <= 3);
+            let included: Vec<&ObjectRef> = context.workloads.iter().map(|w| &w.workload).collect();
+            for edge in &context.dependencies {
+                prop_assert!(included.contains(&&edge.from), "edge from {} outside {:?}", edge.from, included);
+                prop_assert!(edge.from != edge.to);
+            }
+            let on_target_node = |p: &PodSnapshot| context.target.as_ref().is_some_and(|t| t.kind == ObjectKind::Node && p.node.as_deref() == Some(t.name.as_str()));
+            for pod in &context.pods {
+                prop_assert!(pod.owner.as_ref().is_some_and(|o| included.contains(&o)) || on_target_node(pod), "{}", pod.name);
+            }
+            for log in &context.logs {
+                prop_assert!(context.pods.iter().any(|p| p.name == log.pod), "log of {}", log.pod);
+                prop_assert!(!log.lines.is_empty() && log.lines.len() <= config.log_tail_lines as usize);
+            }
+        }
+    }
+}
