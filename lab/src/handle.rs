@@ -14,7 +14,9 @@ use crate::logs::LogStore;
 use crate::sim::{self, SimConfig, SimHandle, TickContext, TickHook};
 use crate::store::{Kind, Store, WriteOptions};
 
-/// Where the lab's built-in alert evaluator posts Alertmanager-v4 webhooks.
+/// Where the lab's built-in alert evaluator posts Alertmanager-v4 webhooks (with the lab's Alertmanager
+/// timings; [`crate::alerts::AlertWebhookConfig`] has the full set for callers that drive the evaluator
+/// themselves).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertWebhookConfig {
     pub url: String,
@@ -91,8 +93,12 @@ impl Lab {
         }
         let model = AppModel::new(topology.clone(), store.clone(), logs.clone(), config.seed);
         let app = model.handle();
-        let hooks: Vec<Box<dyn TickHook>> =
+        let mut hooks: Vec<Box<dyn TickHook>> =
             vec![Box::new(NodeLeases::default()), Box::new(FaultEngine::new(app.clone(), config.seed))];
+        if let Some(webhook) = &config.alert_webhook {
+            let alerts = crate::alerts::AlertWebhookConfig::new(webhook.url.clone(), webhook.bearer_token.clone());
+            hooks.push(Box::new(crate::alerts::AlertEvaluator::new(alerts, app.clone())));
+        }
         let sim_config = SimConfig { seed: config.seed, nodes: topology.node_configs(), ..SimConfig::default() };
         let sim = sim::start(sim_config, store.clone(), logs.clone(), Box::new(model), hooks);
         let mut state = ApiState::new(store.clone(), logs.clone());
@@ -310,6 +316,74 @@ mod tests {
         lab.stop().await;
         let address = url.trim_start_matches("http://").to_string();
         assert!(std::net::TcpStream::connect(address).is_err(), "nothing listens after stop");
+    }
+
+    /// A stand-in webhook receiver: each request's Authorization header and body, answered 200.
+    fn receiver() -> (String, std::sync::mpsc::Receiver<(String, String)>) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/v1/webhooks/alertmanager", listener.local_addr().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let (mut authorization, mut length, mut line) = (String::new(), 0, String::new());
+                while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(value) = lower.strip_prefix("content-length:") {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                    if lower.starts_with("authorization:") {
+                        authorization = line["authorization:".len()..].trim().to_string();
+                    }
+                    line.clear();
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                let mut stream = stream;
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                if tx.send((authorization, String::from_utf8_lossy(&body).into_owned())).is_err() {
+                    return;
+                }
+            }
+        });
+        (url, rx)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn alerts_reach_the_configured_webhook() {
+        let (url, received) = receiver();
+        let webhook = AlertWebhookConfig { url, bearer_token: Some("t0ken".into()) };
+        let config = LabConfig { speed: 60.0, alert_webhook: Some(webhook), ..LabConfig::default() };
+        let lab = Lab::start(config).await.unwrap();
+        let store = lab.store();
+        let started = std::time::Instant::now();
+        while store.list(Kind::Pod, Some("shop")).0.is_empty() {
+            assert!(started.elapsed() < std::time::Duration::from_secs(20));
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        store
+            .modify(Kind::Deployment, Some("shop"), "email", |d| {
+                d["spec"]["template"]["spec"]["containers"][0]["image"] =
+                    json!("ghcr.io/medic-lab/shop-email:0.0.0-missing");
+                Ok(())
+            })
+            .unwrap();
+        let (authorization, body) = tokio::task::spawn_blocking(move || {
+            loop {
+                let (authorization, body) = received.recv_timeout(std::time::Duration::from_secs(60)).unwrap();
+                if body.contains("KubeContainerWaiting") || body.contains("KubeDeploymentRolloutStuck") {
+                    return (authorization, body);
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(authorization, "Bearer t0ken");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!((body["version"].as_str(), body["status"].as_str()), (Some("4"), Some("firing")));
+        assert_eq!(body["commonLabels"]["namespace"], "shop");
+        lab.stop().await;
     }
 
     #[test]
