@@ -15,7 +15,8 @@ fn main() {
     } else {
         PerfOptions { cpu_interval: Duration::from_secs(cpu_seconds), ..PerfOptions::default() }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
     match runtime.block_on(run(&options)) {
         Ok(report) => print!("{report}"),
         Err(error) => {
