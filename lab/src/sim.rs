@@ -1,10 +1,11 @@
 //! The simulation driver: a loop on its own thread that advances the virtual clock in fixed ticks and
 //! runs the control plane, the kubelets and the application model.
 //!
-//! One tick, in this order: the clock moves by `tick`; the garbage collector; the node lifecycle,
-//! Deployment and ReplicaSet controllers and the scheduler; the kubelets (which step the
-//! [`ProcessModel`]); the Endpoints controller; event expiry; then every [`TickHook`] in the order they
-//! were added (the fault engine, metrics, alerts). At `--speed N` ticks come N times faster than real
+//! One tick, in this order: the clock moves by `tick`; the garbage collector; the kubelets' node side
+//! (registration, node status, leases); the node lifecycle, Deployment and ReplicaSet controllers and
+//! the scheduler; the kubelets' pod side (which steps the [`ProcessModel`]); the Endpoints controller;
+//! event expiry; then every [`TickHook`] in the order they were added (the fault engine, metrics,
+//! alerts). At `--speed N` ticks come N times faster than real
 //! time. A run is deterministic under its seed: randomness comes from seeded generators, iteration
 //! follows object keys, and nothing in a tick reads the wall clock; API writes land between ticks.
 use jiff::Timestamp;
@@ -195,11 +196,12 @@ impl Sim {
         }
         {
             let mut ctx = Ctx { store: &self.store, now, caches: &mut self.caches, events: &mut self.events };
+            self.kubelet.heartbeat(&mut ctx, &mut self.leases, &mut self.control);
             self.node_lifecycle.sync(&mut ctx, &self.leases);
             self.deployments.sync(&mut ctx);
             self.replica_sets.sync(&mut ctx);
             self.scheduler.sync(&mut ctx);
-            self.kubelet.tick(&mut ctx, dt, &mut self.leases, &mut self.control);
+            self.kubelet.tick(&mut ctx, dt);
             self.endpoints.sync(&mut ctx);
         }
         self.events.sweep(&self.store, now);

@@ -150,4 +150,53 @@ mod tests {
         let old = [ReplicaCounts { desired: 2, available: 0 }, ReplicaCounts { desired: 2, available: 1 }];
         assert_eq!(cleanup_unhealthy(&old, 3), (vec![0, 1], 3));
     }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A whole rolling update driven by these functions, with new pods becoming available at random
+        /// steps: never more than `replicas + maxSurge` pods, never fewer than `replicas - maxUnavailable`
+        /// available, and it finishes with every pod new.
+        #[test]
+        fn rolling_updates_respect_their_bounds_and_finish(
+            replicas in 1i32..20,
+            surge_percent in 0i64..=100,
+            unavailable_percent in 0i64..=100,
+            readiness in proptest::collection::vec(any::<bool>(), 400),
+        ) {
+            let surge_value = IntOrString::String(format!("{surge_percent}%"));
+            let unavailable_value = IntOrString::String(format!("{unavailable_percent}%"));
+            let (surge, unavailable) = resolve_fenceposts(Some(&surge_value), Some(&unavailable_value), replicas).unwrap();
+            let unavailable = unavailable.min(replicas);
+            let mut new = ReplicaCounts::default();
+            let mut old = ReplicaCounts { desired: replicas, available: replicas };
+            let mut done = false;
+            for ready in readiness {
+                let all = new.desired + old.desired;
+                new.desired = new_rs_replicas(replicas, surge, all, new.desired);
+                prop_assert!(new.desired + old.desired <= replicas + surge);
+                let all = new.desired + old.desired;
+                let down = max_scaled_down(replicas, unavailable, all, new);
+                if down > 0 && old.desired > 0 {
+                    let (after, _) = cleanup_unhealthy(&[old], down);
+                    old.desired = after[0];
+                    old.available = old.available.min(old.desired);
+                    let after = scale_down_available(&[old], replicas, unavailable, new.available + old.available);
+                    old.desired = after[0];
+                    old.available = old.available.min(old.desired);
+                }
+                prop_assert!(new.available + old.available >= replicas - unavailable, "{new:?} {old:?}");
+                // One more new pod becomes available at random steps.
+                if ready && new.available < new.desired {
+                    new.available += 1;
+                }
+                if new.desired == replicas && new.available == replicas && old.desired == 0 {
+                    done = true;
+                    break;
+                }
+            }
+            // 400 coin flips make ~200 pods ready: enough for 20 replicas unless the bounds forbid progress.
+            prop_assert!(done, "stuck at new {new:?} old {old:?} (surge {surge}, unavailable {unavailable})");
+        }
+    }
 }

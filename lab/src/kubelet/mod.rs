@@ -130,13 +130,21 @@ impl Kubelet {
         self.agent_by_name.get(node).copied()
     }
 
-    /// One tick of every kubelet: `dt` is the virtual time since the previous tick.
-    pub fn tick(&mut self, ctx: &mut Ctx<'_>, dt: Duration, leases: &mut Leases, control: &mut NodeControl) {
+    /// The node side of a tick, before the control plane runs: requests from the fault engine take
+    /// effect, running kubelets register their nodes, post node status and renew their leases.
+    pub fn heartbeat(&mut self, ctx: &mut Ctx<'_>, leases: &mut Leases, control: &mut NodeControl) {
         self.apply_requests(ctx.now, control);
         for agent in self.agents.iter_mut().filter(|a| a.running) {
             agent.sync(ctx);
             leases.renew(agent.name(), ctx.now);
         }
+        for agent in &self.agents {
+            control.running.insert(agent.name().to_string(), agent.running);
+        }
+    }
+
+    /// The pod side of a tick, after the scheduler: `dt` is the virtual time since the previous tick.
+    pub fn tick(&mut self, ctx: &mut Ctx<'_>, dt: Duration) {
         let pods = ctx.caches.pods.list(ctx.store);
         let config_maps: env::ConfigMaps = if pods.is_empty() {
             env::ConfigMaps::new()
@@ -187,9 +195,6 @@ impl Kubelet {
                 let _ = ctx.store.delete(Kind::Pod, Some(pod.namespace()), pod.name());
             }
             self.forget(&uid, ctx.now);
-        }
-        for agent in &self.agents {
-            control.running.insert(agent.name().to_string(), agent.running);
         }
     }
 

@@ -241,7 +241,7 @@ impl PodWorker {
             }
             Phase::Pulling { started, until } => {
                 if now >= until {
-                    self.finish_pull(env, pod, index, spec, started, now);
+                    self.finish_pull(env, pod, index, spec, started, until);
                 }
             }
         }
@@ -313,6 +313,7 @@ impl PodWorker {
         }
     }
 
+    /// The pull that ran from `started` to `finished` is over; the registry's answer comes from the model.
     fn finish_pull(
         &mut self,
         env: &mut SyncEnv<'_, '_>,
@@ -320,14 +321,14 @@ impl PodWorker {
         index: usize,
         spec: &ContainerSpec,
         started: Timestamp,
-        now: Timestamp,
+        finished: Timestamp,
     ) {
         let image = self.containers[index].image.clone();
         let name = self.containers[index].name.clone();
         match env.model.pull(&image) {
             PullResult::Pulled => {
                 env.agent.images.insert(image.clone());
-                let took = images::go_duration(now.duration_since(started).unsigned_abs());
+                let took = images::go_duration(finished.duration_since(started).unsigned_abs());
                 let message = format!(
                     "Successfully pulled image \"{image}\" in {took} ({took} including waiting). Image size: {} bytes.",
                     images::size_bytes(&image)
