@@ -173,6 +173,48 @@ fn describe_node_and_deployment() -> Result<()> {
 }
 
 #[test]
+fn get_watch_streams_changes_as_they_happen() -> Result<()> {
+    use std::io::{BufRead, BufReader};
+    let cluster = Cluster::start(SPEED)?;
+    let pod = cluster.pod_of("shipping")?;
+    let mut child = std::process::Command::new("kubectl")
+        .args(["get", "pods", "-n", "shop", "-l", "app=shipping", "--watch", "--output-watch-events"])
+        .env("KUBECONFIG", cluster.lab().kubeconfig_path())
+        .env("HOME", cluster.home())
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let first = rx.recv_timeout(Duration::from_secs(20))?;
+    assert_eq!(table(&first)[0][..3], ["EVENT", "NAME", "READY"]);
+    let added = rx.recv_timeout(Duration::from_secs(20))?;
+    assert_eq!(table(&added)[0][..2], ["ADDED".to_string(), pod.clone()]);
+    cluster.ok(&["delete", "pod", &pod, "-n", "shop", "--wait=false"])?;
+    let mut seen = Vec::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) {
+        let row = table(&line).remove(0);
+        let done = row[0] == "DELETED" && row[1] == pod;
+        seen.push(row);
+        if done {
+            break;
+        }
+    }
+    child.kill()?;
+    child.wait()?;
+    assert!(seen.iter().any(|r| r[0] == "MODIFIED" && r[1] == pod && r[3] == "Terminating"), "{seen:?}");
+    assert!(seen.iter().any(|r| r[0] == "DELETED" && r[1] == pod), "{seen:?}");
+    assert!(seen.iter().any(|r| r[0] == "ADDED" && r[1] != pod), "the replacement appears: {seen:?}");
+    Ok(())
+}
+
+#[test]
 fn logs_and_previous_logs() -> Result<()> {
     let cluster = Cluster::start(SPEED)?;
     let pod = cluster.pod_of("catalog")?;
