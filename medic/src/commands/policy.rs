@@ -107,7 +107,7 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         }
         println!("{kind}/{name}: {} rule(s) applied", results.len());
         for r in &results {
-            println!("  {:<5} {}/{}: {}", r.status, r.policy, r.rule, r.message);
+            println!("  {:<5} {}/{}: {}", r.status.as_str(), r.policy, r.rule, r.message);
         }
     }
     if args.json {
