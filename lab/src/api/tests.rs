@@ -140,6 +140,25 @@ async fn patches_by_content_type() {
 }
 
 #[actix_rt::test]
+async fn server_side_apply_creates_then_merges() {
+    let state = state();
+    let app = app!(state);
+    let apply = |yaml: &str| {
+        test::TestRequest::patch()
+            .uri("/api/v1/namespaces/shop/configmaps/settings?fieldManager=kubectl&force=false")
+            .insert_header(("content-type", "application/apply-patch+yaml"))
+            .set_payload(yaml.to_string())
+    };
+    let (code, created) =
+        call!(&app, apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  a: '1'\n"));
+    assert_eq!((code, created["data"]["a"].as_str()), (StatusCode::CREATED, Some("1")));
+    let (code, merged) =
+        call!(&app, apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  b: '2'\n"));
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(merged["data"], json!({"a": "1", "b": "2"}));
+}
+
+#[actix_rt::test]
 async fn lists_pages_and_tables() {
     let state = state();
     let app = app!(state);
