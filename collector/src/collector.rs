@@ -93,8 +93,11 @@ async fn collect_and_send(
         // The diagnosis goes on: an audit trail that cannot be written is reported, not a reason to stop.
         tracing::error!(error = %e, "writing the context-collected audit entry failed");
     }
-    if let Err(e) = diagnose.try_send(Diagnose { incident, context: Arc::new(context) }) {
-        tracing::error!(error = %e, "the director did not take the context");
+    // do_send, not try_send: several collections finishing at once must not be dropped at a full mailbox.
+    if diagnose.connected() {
+        diagnose.do_send(Diagnose { incident, context: Arc::new(context) });
+    } else {
+        tracing::error!("the director is gone: the context is not diagnosed");
     }
 }
 
@@ -273,5 +276,25 @@ mod tests {
         assert!(gaps.iter().any(|g| g == "pods of shop: no answer within the 2000 ms collection deadline"), "{gaps:?}");
         assert!(gaps.iter().any(|g| g.starts_with("nodes: no answer")), "{gaps:?}");
         assert!(audit.0.lock().unwrap()[0].summary.contains("gaps"));
+    }
+
+    #[actix_rt::test]
+    async fn many_incidents_at_once_are_all_diagnosed() {
+        let (diagnose, diagnosed) = probe::<Diagnose>();
+        let audit = Arc::new(Recorded::default());
+        let collector =
+            ContextCollector::new(Arc::new(shop()), audit.clone(), diagnose, CollectConfig::default()).start();
+        for _ in 0..40 {
+            let alerts = vec![alert("KubePodCrashLooping", &[("namespace", "shop"), ("deployment", "cart")])];
+            collector.do_send(OpenIncident { incident: IncidentUid::new(), alerts });
+        }
+        for _ in 0..100 {
+            settle().await;
+            if diagnosed.lock().unwrap().len() == 40 {
+                break;
+            }
+        }
+        assert_eq!(diagnosed.lock().unwrap().len(), 40);
+        assert_eq!(audit.0.lock().unwrap().len(), 40);
     }
 }

@@ -288,8 +288,11 @@ impl Intake {
             let _entered = span.enter();
             let alerts: Vec<Alert> = outcome.alerts_of(incident).map(|a| a.alert.clone()).collect();
             tracing::info!(alerts = alerts.len(), first = %alerts.first().map_or("", |a| a.name.as_str()), "incident opened");
-            if let Err(e) = self.outputs.open_incident.try_send(OpenIncident { incident, alerts }) {
-                tracing::error!(error = %e, "the collector did not take the new incident");
+            // do_send, not try_send: a burst of incidents must not be dropped at a full mailbox.
+            if self.outputs.open_incident.connected() {
+                self.outputs.open_incident.do_send(OpenIncident { incident, alerts });
+            } else {
+                tracing::error!("the collector is gone: the new incident waits in the store");
             }
         }
         for resolved in outcome.alerts.iter().filter(|a| a.resolved) {
@@ -297,10 +300,10 @@ impl Intake {
             let span = tracing::info_span!("incident", incident = %incident);
             let _entered = span.enter();
             tracing::info!(alert = %resolved.alert.name, fingerprint = %resolved.alert.fingerprint, "alert resolved");
-            if let Err(e) =
-                self.outputs.alert_resolved.try_send(AlertResolved { incident, alert: resolved.alert.clone() })
-            {
-                tracing::error!(error = %e, "the resolution was not taken");
+            if self.outputs.alert_resolved.connected() {
+                self.outputs.alert_resolved.do_send(AlertResolved { incident, alert: resolved.alert.clone() });
+            } else {
+                tracing::error!("nobody follows the incident: the resolution waits in the store");
             }
         }
     }

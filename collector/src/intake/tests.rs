@@ -277,3 +277,21 @@ mod properties {
         }
     }
 }
+
+#[actix_rt::test]
+async fn a_burst_of_incidents_all_reach_the_collector() {
+    let h = harness(IntakeConfig { max_body_bytes: 1024 * 1024, ..config() }).await;
+    // More incidents in one body than an actor mailbox holds by default (16).
+    let alerts: Vec<String> = (0..40)
+        .map(|i| {
+            format!(
+                r#"{{"name":"Down","status":"firing","startsAt":"2026-03-01T12:00:00Z","labels":{{"namespace":"shop","deployment":"w{i}"}}}}"#
+            )
+        })
+        .collect();
+    let body = format!(r#"{{"alerts":[{}]}}"#, alerts.join(","));
+    let ack = h.intake.receive(AlertSource::Generic, None, body.as_bytes()).await.unwrap();
+    assert_eq!(ack.opened.len(), 40);
+    settle().await;
+    assert_eq!(h.opened.lock().unwrap().len(), 40);
+}
