@@ -97,6 +97,13 @@ async fn a_resolution_is_recorded_on_its_incident_and_handed_on() {
         .unwrap();
     assert_eq!((ack.new, ack.resolved, ack.opened.len()), (0, 1, 0));
     assert_eq!(ack.incidents, opened.opened);
+    // The resolution redelivered is a duplicate: no second AlertResolved.
+    let again = h
+        .intake
+        .receive(AlertSource::Alertmanager, bearer(), &fixture("alertmanager_payload_resolved.json"))
+        .await
+        .unwrap();
+    assert_eq!((again.resolved, again.duplicates), (0, 1));
     settle().await;
     {
         let resolved = h.resolved.lock().unwrap();
