@@ -10,6 +10,9 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
+pub use file::Taint;
+use file::{ServiceFile, TopologyFile};
+
 use super::phrases::{Condition, LogMode};
 use super::quantity::{parse_bytes, parse_cpu_millis, parse_go_duration};
 use super::technology::{Protocol, Technology};
@@ -41,167 +44,6 @@ impl fmt::Display for TopologyError {
 }
 
 impl std::error::Error for TopologyError {}
-
-// ---------------------------------------------------------------------------------------------------------
-// The file as written.
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TopologyFile {
-    name: String,
-    #[serde(default = "default_namespace")]
-    namespace: String,
-    nodes: Vec<NodeFile>,
-    #[serde(default)]
-    registry: Vec<RegistryFile>,
-    services: Vec<ServiceFile>,
-}
-
-fn default_namespace() -> String {
-    "default".into()
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NodeFile {
-    name: String,
-    cpu: String,
-    memory: String,
-    #[serde(default = "default_max_pods")]
-    pods: u32,
-    #[serde(default)]
-    labels: BTreeMap<String, String>,
-    #[serde(default)]
-    taints: Vec<Taint>,
-}
-
-fn default_max_pods() -> u32 {
-    110
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Taint {
-    pub key: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
-    pub effect: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RegistryFile {
-    image: String,
-    tags: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ServiceFile {
-    name: String,
-    technology: Technology,
-    image: String,
-    #[serde(default)]
-    container: Option<String>,
-    #[serde(default = "one")]
-    replicas: u32,
-    #[serde(default)]
-    port: Option<u16>,
-    #[serde(default)]
-    protocol: Option<Protocol>,
-    #[serde(default)]
-    resources: ResourcesFile,
-    #[serde(default)]
-    memory: MemoryFile,
-    #[serde(default)]
-    cpu: CpuFile,
-    #[serde(default)]
-    latency_ms: Option<f64>,
-    #[serde(default)]
-    request_rate: f64,
-    #[serde(default)]
-    env: BTreeMap<String, String>,
-    #[serde(default)]
-    config: BTreeMap<String, ConfigEntry>,
-    #[serde(default)]
-    dependencies: Vec<DependencyFile>,
-    #[serde(default)]
-    max_connections: Option<u32>,
-    #[serde(default)]
-    database: Option<String>,
-    #[serde(default)]
-    startup: Option<String>,
-    #[serde(default)]
-    labels: BTreeMap<String, String>,
-    #[serde(default)]
-    logs: BTreeMap<String, Vec<String>>,
-    #[serde(default)]
-    log_mode: LogMode,
-}
-
-fn one() -> u32 {
-    1
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ResourcesFile {
-    #[serde(default)]
-    requests: ResourceListFile,
-    #[serde(default)]
-    limits: ResourceListFile,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ResourceListFile {
-    #[serde(default)]
-    cpu: Option<String>,
-    #[serde(default)]
-    memory: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MemoryFile {
-    #[serde(default)]
-    baseline: Option<String>,
-    #[serde(default)]
-    growth_per_hour: Option<String>,
-    #[serde(default)]
-    per_connection: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CpuFile {
-    #[serde(default)]
-    idle: Option<String>,
-    #[serde(default)]
-    per_request: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DependencyFile {
-    service: String,
-    #[serde(default)]
-    protocol: Option<Protocol>,
-    #[serde(default = "one_f64")]
-    calls_per_request: f64,
-    #[serde(default)]
-    pool: Option<u32>,
-    #[serde(default)]
-    env: Option<String>,
-    #[serde(default)]
-    optional: bool,
-    #[serde(default)]
-    timeout_ms: Option<f64>,
-}
-
-fn one_f64() -> f64 {
-    1.0
-}
 
 /// A configuration value the service reads from its ConfigMap, and what the software accepts.
 #[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
@@ -728,5 +570,6 @@ fn is_dns_label(name: &str) -> bool {
         && !name.ends_with('-')
 }
 
+mod file;
 #[cfg(test)]
 mod tests;
