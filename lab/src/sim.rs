@@ -336,3 +336,108 @@ pub fn start(
     }
     sim.spawn()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::{ContainerInfo, ContainerKey, ContainerObservation, Exit, PullResult};
+    use crate::store::Kind;
+    use serde_json::json;
+
+    /// Processes that run and serve, nothing else.
+    struct Idle;
+
+    impl ProcessModel for Idle {
+        fn pull(&mut self, _image: &str) -> PullResult {
+            PullResult::Pulled
+        }
+        fn start(&mut self, _container: &ContainerInfo, _now: Timestamp) -> Result<(), Exit> {
+            Ok(())
+        }
+        fn step(&mut self, _now: Timestamp, _dt: Duration, running: &[ContainerInfo]) -> Vec<ContainerObservation> {
+            running
+                .iter()
+                .map(|c| ContainerObservation {
+                    key: c.key.clone(),
+                    memory_working_set_bytes: 1 << 20,
+                    cpu_cores: 0.01,
+                    ready: true,
+                    live: true,
+                    exit: None,
+                })
+                .collect()
+        }
+        fn stop(&mut self, _key: &ContainerKey, _now: Timestamp, _reason: &str) {}
+    }
+
+    /// Records which hook ran at which tick, and stops a node at tick 2.
+    struct Recorder {
+        name: &'static str,
+        seen: Arc<Mutex<Vec<(&'static str, u64)>>>,
+    }
+
+    impl TickHook for Recorder {
+        fn name(&self) -> &str {
+            self.name
+        }
+        fn on_tick(&mut self, tick: &mut TickContext<'_>) {
+            self.seen.lock().unwrap().push((self.name, tick.tick));
+            if tick.tick == 2 && self.name == "faults" {
+                tick.nodes.stop_node("n1");
+            }
+        }
+    }
+
+    fn store(speed: f64) -> Arc<Store> {
+        let clock = Arc::new(LabClock::new("2026-01-01T00:00:00Z".parse().unwrap(), speed));
+        Arc::new(Store::with_seed(clock, 9))
+    }
+
+    fn config() -> SimConfig {
+        SimConfig { seed: 9, nodes: vec![NodeConfig::new("n1", 2000, 4 << 30)], ..SimConfig::default() }
+    }
+
+    #[test]
+    fn hooks_run_after_the_cluster_in_their_order_and_control_nodes() {
+        let store = store(1.0);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut sim = Sim::new(config(), store.clone(), Arc::new(LogStore::default()), Box::new(Idle));
+        sim.add_hook(Box::new(Recorder { name: "faults", seen: seen.clone() }));
+        sim.add_hook(Box::new(Recorder { name: "metrics", seen: seen.clone() }));
+        sim.tick();
+        assert!(store.get(Kind::Node, None, "n1").is_some(), "the kubelet registered its node");
+        sim.tick();
+        assert_eq!(*seen.lock().unwrap(), [("faults", 1), ("metrics", 1), ("faults", 2), ("metrics", 2)]);
+        sim.tick();
+        assert_eq!(sim.control().is_running("n1"), Some(false), "the stop requested at tick 2 took effect");
+        assert_eq!(store.clock().elapsed(), Duration::from_secs(3));
+    }
+
+    #[test]
+    fn the_driver_thread_ticks_at_the_clock_speed_and_stops() {
+        let store = store(1000.0);
+        store.create(Kind::Namespace, json!({"metadata": {"name": "default"}})).unwrap();
+        let handle = start(config(), store.clone(), Arc::new(LogStore::default()), Box::new(Idle), Vec::new());
+        let waited = Instant::now();
+        while handle.stats().ticks < 50 && waited.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let sim = handle.stop().expect("the thread hands the simulation back");
+        assert!(sim.ticks() >= 50, "{} ticks", sim.ticks());
+        assert_eq!(store.clock().elapsed(), Duration::from_secs(sim.ticks()));
+        let stopped_at = store.clock().elapsed();
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(store.clock().elapsed(), stopped_at, "no tick after stop");
+    }
+
+    #[test]
+    fn dropping_the_handle_stops_the_thread() {
+        let store = store(1000.0);
+        let handle = start(config(), store.clone(), Arc::new(LogStore::default()), Box::new(Idle), Vec::new());
+        std::thread::sleep(Duration::from_millis(20));
+        drop(handle);
+        let stopped_at = store.clock().elapsed();
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(store.clock().elapsed(), stopped_at);
+    }
+}
