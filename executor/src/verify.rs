@@ -27,6 +27,16 @@ type Baseline = BTreeMap<String, (i32, Option<Timestamp>)>;
 
 impl Verifier<'_> {
     pub async fn verify(&self, spec: &VerifySpec) -> VerificationRecord {
+        if spec.checks.contains(&VerifyCheck::AlertResolved) {
+            // Only the alert's source knows; "verified" must mean the executor saw it.
+            return VerificationRecord {
+                ok: false,
+                elapsed_secs: 0.0,
+                detail: "alert-resolved cannot be checked by the executor (the alert's source reports it to the \
+                         Director); use workload-healthy, node-drained or quarantined"
+                    .into(),
+            };
+        }
         let start = self.clock.now();
         let timeout = Duration::from_secs(spec.timeout_secs);
         let stable = Duration::from_secs(spec.stable_secs);
@@ -87,9 +97,7 @@ impl Verifier<'_> {
                 }
                 VerifyCheck::NodeDrained { node } => self.node_drained(node).await?,
                 VerifyCheck::Quarantined { namespace, policy } => self.quarantined(namespace, policy).await?,
-                VerifyCheck::AlertResolved => {
-                    "alert-resolved is not checked here: the alert's source reports it to the Director".to_string()
-                }
+                VerifyCheck::AlertResolved => return Err("alert-resolved cannot be checked by the executor".into()),
             };
             passed.push(summary);
         }

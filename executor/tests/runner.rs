@@ -558,3 +558,13 @@ async fn the_audit_trail_names_the_writes_in_the_clocks_time() {
     let start: jiff::Timestamp = "2001-01-01T00:00:00Z".parse().unwrap();
     assert!(audit.iter().all(|e| e.at >= start && e.at < start + jiff::SignedDuration::from_secs(3600)), "{audit:?}");
 }
+
+#[tokio::test]
+async fn an_alert_resolved_check_is_not_claimed_as_verified() {
+    let h = harness(objects(&[(DEPLOY, deployment_object(2, "128Mi"))]), healthy(), None);
+    let mut p = plan(vec![raise_memory()]);
+    p.verify.checks = vec![VerifyCheck::AlertResolved];
+    let report = h.runner.run(&execute(p)).await;
+    assert_eq!(report.outcome, ExecutionOutcome::VerificationFailed { rolled_back: true });
+    assert!(report.verification.unwrap().detail.contains("cannot be checked by the executor"));
+}
