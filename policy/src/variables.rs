@@ -49,7 +49,16 @@ pub fn document_has_variables(v: &Value) -> bool {
 
 /// The JMESPath texts of the variables in `s` (innermost first, braces removed).
 pub fn variable_expressions(s: &str) -> Vec<String> {
-    VARIABLES.find_iter(s).map(|m| strip_braces(m.as_str().trim_start_matches(|c| c != '{'))).collect()
+    VARIABLES
+        .find_iter(s)
+        .map(|m| {
+            let inner = strip_braces(m.as_str().trim_start_matches(|c| c != '{'));
+            match inner.strip_prefix('-') {
+                Some(rest) => rest.trim_start().to_string(),
+                None => inner,
+            }
+        })
+        .collect()
 }
 
 /// Substitutes references then variables in a whole document.
@@ -158,6 +167,11 @@ fn substitute_leaf(ctx: &mut Context<'_>, original: &str, path: &[String]) -> Re
             let (prefix, var) =
                 if initial { ("", old.as_str()) } else { old.split_at(old.chars().next().map_or(0, char::len_utf8)) };
             let mut variable = strip_braces(var);
+            // `{{- expr}}`: shallow substitution, the result is not substituted again.
+            let shallow = variable.starts_with('-');
+            if shallow {
+                variable = variable[1..].trim_start().to_string();
+            }
             if variable == "@" {
                 variable = at_path(path);
             }
@@ -180,10 +194,13 @@ fn substitute_leaf(ctx: &mut Context<'_>, original: &str, path: &[String]) -> Re
             if original_pattern == var {
                 return Ok(resolved);
             }
-            let text = match &resolved {
+            let mut text = match &resolved {
                 Value::String(s) => s.clone(),
                 other => crate::gofmt::json_marshal(other),
             };
+            if shallow {
+                text = text.replace("{{", "\\{{");
+            }
             value = original_pattern.replacen(&format!("{prefix}{var}"), &format!("{prefix}{text}"), 1);
         }
         vars = VARIABLES.find_iter(&value).map(|m| m.as_str().to_string()).collect();
@@ -395,6 +412,22 @@ mod tests {
             }
             assert_eq!(substitute_all(&mut c, &input).unwrap(), want, "{input}");
         }
+    }
+
+    #[test]
+    fn shallow_substitution_keeps_nested_variables() {
+        let cache = ExprCache::new();
+        let mut c = ctx(&cache);
+        c.set("tpl", json!("{{ request.object.metadata.name }}"));
+        // Deep (default): the substituted text is substituted again.
+        assert_eq!(substitute_all(&mut c, &json!("x-{{ tpl }}")).unwrap(), json!("x-web"));
+        // Shallow: the text stays as it came out of the context.
+        assert_eq!(
+            substitute_all(&mut c, &json!("x-{{- tpl }}")).unwrap(),
+            json!("x-{{ request.object.metadata.name }}")
+        );
+        assert_eq!(substitute_all(&mut c, &json!("{{- tpl }}")).unwrap(), json!("{{ request.object.metadata.name }}"));
+        assert_eq!(variable_expressions("a {{- tpl }} b {{x}}"), vec!["tpl".to_string(), "x".to_string()]);
     }
 
     #[test]
