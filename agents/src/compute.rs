@@ -91,6 +91,8 @@ impl Specialist for Compute {
             }
             if !others.is_empty() {
                 self.crashes(ctx, w, &others, &mut findings);
+            } else if ooms.is_empty() {
+                self.unready_replicas(ctx, w, &mut findings);
             }
             self.cpu(ctx, w, &mut findings);
         }
@@ -310,6 +312,48 @@ impl Compute {
                 params([("pod", worst.pod.name.clone())]),
             );
         }
+    }
+
+    /// A replica whose container runs but fails its probes while its siblings serve: a fault of that pod
+    /// (before it has crashed enough to show as one), which a fresh pod does not have.
+    fn unready_replicas(&self, ctx: &IncidentContext, w: &WorkloadSnapshot, findings: &mut Findings) {
+        let Some(now) = sig::reference_time(ctx) else { return };
+        let pods: Vec<_> = ctx.pods_of(&w.workload).filter(|p| !p.deleting).collect();
+        if !pods.iter().any(|p| p.ready) {
+            return;
+        }
+        let node_down = |p: &&medic_core::context::PodSnapshot| {
+            p.node.as_deref().and_then(|n| ctx.node(n)).is_some_and(|n| n.ready != Some(true))
+        };
+        let settled = |p: &&medic_core::context::PodSnapshot| {
+            p.containers.iter().all(|c| match &c.state {
+                medic_core::context::ContainerState::Running { started_at: Some(started) } => {
+                    now.duration_since(*started) >= SignedDuration::from_secs(60)
+                }
+                _ => false,
+            })
+        };
+        let Some(pod) = pods.iter().find(|p| !p.ready && !node_down(p) && settled(p)) else { return };
+        let mut evidence = vec![Evidence::new(
+            EvidenceSource::PodStatus,
+            Some(ObjectRef::pod(&pod.namespace, &pod.name)),
+            format!(
+                "running but not ready while {} of its {} siblings serve",
+                pods.iter().filter(|p| p.ready).count(),
+                pods.len() - 1
+            ),
+        )];
+        let probe_failures = sig::warning_events(ctx, &[pod.name.as_str()], &["Unhealthy"]);
+        let confidence = if probe_failures.is_empty() { 0.65 } else { 0.7 };
+        evidence.extend(probe_failures);
+        findings.add(
+            RootCauseClass::CrashTransient,
+            w.workload.clone(),
+            confidence,
+            evidence,
+            Some(playbook::CRASH_TRANSIENT),
+            params([("pod", pod.name.clone())]),
+        );
     }
 
     fn cpu(&self, ctx: &IncidentContext, w: &WorkloadSnapshot, findings: &mut Findings) {
@@ -729,5 +773,22 @@ mod tests {
         assert!(bad.validate().is_err());
         let bad = ComputeConfig { max_scale_factor: f64::NAN, ..ComputeConfig::default() };
         assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn one_replica_failing_its_probes_among_serving_ones_is_a_pod_fault() {
+        let mut builder = ContextBuilder::new().deployment("shop", "catalog", "catalog:1", 2, "node-1", |i, pod| {
+            if i == 0 {
+                pod.containers[0] = running("app", "pause", -300);
+                pod.containers[0].ready = false;
+            }
+        });
+        let sick = builder.pod_name("catalog-7d9f8c6b5-abcde");
+        builder =
+            builder.event("Pod", "shop", &sick, "Warning", "Unhealthy", "Readiness probe failed: connection refused");
+        let h = top(&builder.build());
+        assert_eq!(h.class, RootCauseClass::CrashTransient);
+        assert_eq!(h.params["pod"], sick);
+        assert!(h.evidence.iter().any(|e| e.detail.contains("Readiness probe failed")));
     }
 }

@@ -151,7 +151,13 @@ impl Network {
         for (dependency, lines) in by_peer {
             let distinct: BTreeSet<&str> = lines.iter().map(|f| f.line).collect();
             let health = dependency_health(ctx, &dependency);
-            let mut evidence: Vec<Evidence> = lines.iter().take(2).map(|f| sig::log_evidence(f)).collect();
+            let mut evidence: Vec<Evidence> = Vec::new();
+            for f in &lines {
+                let e = sig::log_evidence(f);
+                if evidence.len() < 2 && !evidence.iter().any(|seen| seen.detail == e.detail) {
+                    evidence.push(e);
+                }
+            }
             if health.healthy {
                 // The peer looks fine from the cluster's side: the path to it is what fails.
                 let timeouts = lines.iter().filter(|f| f.signal == LogSignal::Timeout).count();
@@ -172,6 +178,10 @@ impl Network {
             }
             if distinct.len() >= self.config.min_failure_lines {
                 confidence += 0.1;
+            }
+            if !health.no_endpoints && ctx.workload(&dependency).is_some_and(|w| w.replicas_available > 0) {
+                // Part of it still serves: "down" overstates it, and a fault of some pods is the likelier cause.
+                confidence -= 0.1;
             }
             findings.add(
                 RootCauseClass::DependencyDown,

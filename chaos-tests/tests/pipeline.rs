@@ -17,20 +17,47 @@ async fn healthy_rig(seed: u64) -> Rig {
     rig
 }
 
-/// Waits for the incident diagnosed as `class` to settle, and checks its story: resolved, the cause at
-/// `target`, an action whose description contains `action`, verified, every step in the timeline.
+fn settled(i: &Incident) -> bool {
+    matches!(i.status, IncidentStatus::Resolved | IncidentStatus::Escalated | IncidentStatus::Failed)
+}
+
+/// Waits for the incident that acted on the cause diagnosed as `class` to settle, and checks its story:
+/// resolved, the cause at `target`, an action whose description contains `action`, verified, every step in
+/// the timeline. Other incidents with the same diagnosis (the symptoms' own alerts) must have followed that
+/// fix rather than acted again.
 async fn assert_repaired(rig: &Rig, class: RootCauseClass, target: &str, action: &str) -> Incident {
-    let incident = rig
-        .wait_for_incident(REPAIR, |i| {
-            i.root_cause == Some(class)
-                && matches!(i.status, IncidentStatus::Resolved | IncidentStatus::Escalated | IncidentStatus::Failed)
-        })
-        .await
-        .expect("an incident with that diagnosis settles");
+    let store = &rig.medic.store;
+    let mut leader = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    while leader.is_none() {
+        let acted = rig
+            .wait_for_incident(REPAIR, |i| i.root_cause == Some(class) && settled(i))
+            .await
+            .expect("an incident with that diagnosis settles");
+        for candidate in store.incidents(Default::default()).await.unwrap() {
+            if candidate.root_cause != Some(class) || !settled(&candidate) {
+                continue;
+            }
+            let timeline = store.timeline(candidate.uid).await.unwrap();
+            if timeline.iter().any(|r| r.entry.kind == AuditKind::ActionApplied) {
+                leader = Some(candidate);
+                break;
+            }
+        }
+        if leader.is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no incident acted:\n{}",
+                rig.timeline(&acted).await.unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let incident = leader.unwrap();
     let story = rig.timeline(&incident).await.unwrap();
     assert_eq!(incident.status, IncidentStatus::Resolved, "{story}");
     assert_eq!(incident.target.as_ref().map(ToString::to_string).as_deref(), Some(target), "{story}");
-    let timeline = rig.medic.store.timeline(incident.uid).await.unwrap();
+    let timeline = store.timeline(incident.uid).await.unwrap();
     let kinds: Vec<AuditKind> = timeline.iter().map(|r| r.entry.kind).collect();
     for kind in [
         AuditKind::ContextCollected,
@@ -45,7 +72,21 @@ async fn assert_repaired(rig: &Rig, class: RootCauseClass, target: &str, action:
     let applied =
         timeline.iter().filter(|r| r.entry.kind == AuditKind::ActionApplied).map(|r| r.entry.summary.as_str());
     assert!(applied.clone().any(|s| s.contains(action)), "no action like {action:?}:\n{story}");
-    assert_eq!(rig.medic.store.verify_audit().await.ok().map(|n| n > 0), Some(true), "the audit chain verifies");
+    // Every other incident with this diagnosis followed the one fix.
+    for other in store.incidents(Default::default()).await.unwrap() {
+        if other.uid == incident.uid || other.root_cause != Some(class) || !settled(&other) {
+            continue;
+        }
+        let writes = store
+            .timeline(other.uid)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.entry.kind == AuditKind::ActionApplied)
+            .count();
+        assert_eq!(writes, 0, "a second incident acted on the same cause:\n{}", rig.timeline(&other).await.unwrap());
+    }
+    assert!(store.verify_audit().await.unwrap() > 0, "the audit chain verifies");
     incident
 }
 

@@ -180,10 +180,14 @@ fn localise(context: &IncidentContext, groups: &mut [Group], min_confidence: f64
         }
         let target = groups[i].hypothesis.target.clone();
         let down_score = groups[i].score;
+        // A pod-scoped crash explains a partial outage too: the workload still has replicas serving.
+        let partly_up = context.workload(&target).is_some_and(|w| w.replicas_available > 0);
+        let explains =
+            |class: RootCauseClass| is_specific(class) || (partly_up && class == RootCauseClass::CrashTransient);
         let specific = groups
             .iter()
             .enumerate()
-            .filter(|(j, g)| *j != i && g.hypothesis.target == target && is_specific(g.hypothesis.class))
+            .filter(|(j, g)| *j != i && g.hypothesis.target == target && explains(g.hypothesis.class))
             .map(|(j, _)| j)
             .collect::<Vec<_>>();
         if specific.is_empty() {

@@ -181,7 +181,9 @@ impl Handler<AlertResolved> for Director {
 }
 
 impl Shared {
-    async fn audit(&self, entry: AuditEntry) {
+    /// Appends to the audit trail, stamped in the clock medic runs on (the lab's virtual clock in the lab).
+    async fn audit(&self, mut entry: AuditEntry) {
+        entry.at = self.store.clock().now();
         if let Err(e) = self.store.append_audit(entry).await {
             warn!(error = %e, "could not append to the audit trail");
         }
