@@ -78,8 +78,17 @@ impl Store {
         self.write(move |ctx| {
             let now = ctx.clock.now();
             let mut outcome = IngestOutcome { alerts: Vec::with_capacity(alerts.len()) };
+            // Incidents that got an alert or a resolution, touched once per call rather than per alert.
+            let mut touched: Vec<IncidentUid> = Vec::new();
             for alert in alerts {
-                outcome.alerts.push(ingest_one(ctx, alert, now)?);
+                let ingested = ingest_one(ctx, alert, now)?;
+                if let Some(uid) = ingested.incident.filter(|uid| !ingested.duplicate() && !touched.contains(uid)) {
+                    touched.push(uid);
+                }
+                outcome.alerts.push(ingested);
+            }
+            for uid in touched {
+                touch_incident(ctx, uid, now)?;
             }
             Ok(outcome)
         })
@@ -126,7 +135,6 @@ fn resolve_existing(
         |stmt| stmt.execute(params![id, micros(ends_at), micros(now)]),
     )?;
     if let Some(uid) = incident {
-        touch_incident(ctx, uid, now)?;
         audit::append(ctx, &resolved_entry(uid, id, alert, ends_at, now))?;
     }
     Ok(())
@@ -169,9 +177,6 @@ fn insert_new(ctx: &mut WriteCtx<'_, '_>, alert: Alert, now: Timestamp) -> Resul
         },
     )?;
     if let Some(uid) = incident {
-        if !new_incident {
-            touch_incident(ctx, uid, now)?;
-        }
         let entry = if firing {
             received_entry(uid, id, &alert, now)
         } else {

@@ -149,9 +149,11 @@ fn configure_writer(conn: &Connection, config: &StoreConfig) -> rusqlite::Result
     }
     conn.pragma_update(None, "synchronous", config.durability.pragma_name())?;
     conn.pragma_update(None, "foreign_keys", true)?;
+    // After a checkpoint, shrink the WAL back to at most 64 MiB (a storm can grow it far beyond).
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    // 16 MiB of page cache: the hot indexes (open incidents, alert keys) stay in memory.
-    conn.pragma_update(None, "cache_size", -16_384)?;
+    // 64 MiB of page cache, so the alert-key index (random inserts) stays in memory in an alert storm.
+    conn.pragma_update(None, "cache_size", -65_536)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }
