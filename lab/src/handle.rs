@@ -372,7 +372,9 @@ mod tests {
         let (authorization, body) = tokio::task::spawn_blocking(move || {
             loop {
                 let (authorization, body) = received.recv_timeout(std::time::Duration::from_secs(60)).unwrap();
-                if body.contains("KubeContainerWaiting") || body.contains("KubeDeploymentRolloutStuck") {
+                // Alerts of the replaced pods may resolve meanwhile: wait for a firing notification.
+                let firing = body.contains("\"status\":\"firing\"");
+                if firing && (body.contains("KubeContainerWaiting") || body.contains("KubeDeploymentRolloutStuck")) {
                     return (authorization, body);
                 }
             }
