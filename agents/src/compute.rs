@@ -325,6 +325,7 @@ impl Compute {
         let node_down = |p: &&medic_core::context::PodSnapshot| {
             p.node.as_deref().and_then(|n| ctx.node(n)).is_some_and(|n| n.ready != Some(true))
         };
+        // A container younger than this may still be inside its readiness delay.
         let settled = |p: &&medic_core::context::PodSnapshot| {
             p.containers.iter().all(|c| match &c.state {
                 medic_core::context::ContainerState::Running { started_at: Some(started) } => {
@@ -333,7 +334,12 @@ impl Compute {
                 _ => false,
             })
         };
-        let Some(pod) = pods.iter().find(|p| !p.ready && !node_down(p) && settled(p)) else { return };
+        let failing_probes = |p: &&medic_core::context::PodSnapshot| {
+            !sig::warning_events(ctx, &[p.name.as_str()], &["Unhealthy"]).is_empty()
+        };
+        let Some(pod) = pods.iter().find(|p| !p.ready && !node_down(p) && (settled(p) || failing_probes(p))) else {
+            return;
+        };
         let mut evidence = vec![Evidence::new(
             EvidenceSource::PodStatus,
             Some(ObjectRef::pod(&pod.namespace, &pod.name)),

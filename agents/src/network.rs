@@ -181,7 +181,7 @@ impl Network {
             }
             if !health.no_endpoints && ctx.workload(&dependency).is_some_and(|w| w.replicas_available > 0) {
                 // Part of it still serves: "down" overstates it, and a fault of some pods is the likelier cause.
-                confidence -= 0.1;
+                confidence = confidence.min(0.5);
             }
             findings.add(
                 RootCauseClass::DependencyDown,
