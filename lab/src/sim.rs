@@ -91,6 +91,8 @@ pub struct SimStats {
     pub slowest_tick: Duration,
     /// Ticks that started later than their schedule by more than a whole tick.
     pub late_ticks: u64,
+    /// Ticks cut short by a panic in a component (logged; the simulation goes on with the next tick).
+    pub failed_ticks: u64,
 }
 
 /// The simulation, driven either by [`Sim::tick`] (tests) or by its own thread ([`Sim::spawn`]).
@@ -277,7 +279,17 @@ fn run(mut sim: Sim, signal: &(Mutex<bool>, Condvar), stats: &Mutex<SimStats>) -
                 stopped = wake.wait_timeout(stopped, next - now).unwrap_or_else(|e| e.into_inner()).0;
             }
         }
-        sim.tick();
+        // A bug in one component (a hook, the application model) must not stop the cluster: the tick is
+        // logged as failed and the next one runs.
+        if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sim.tick())) {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(tick = sim.ticks, panic = %what, "a simulation tick failed");
+            sim.stats.failed_ticks += 1;
+        }
         next += real_tick;
         let now = Instant::now();
         if now > next + real_tick {
@@ -428,6 +440,32 @@ mod tests {
         let stopped_at = store.clock().elapsed();
         std::thread::sleep(Duration::from_millis(20));
         assert_eq!(store.clock().elapsed(), stopped_at, "no tick after stop");
+    }
+
+    /// Panics at its third tick.
+    struct Faulty;
+
+    impl TickHook for Faulty {
+        fn name(&self) -> &str {
+            "faulty"
+        }
+        fn on_tick(&mut self, tick: &mut TickContext<'_>) {
+            assert!(tick.tick != 3, "a bug in a hook");
+        }
+    }
+
+    #[test]
+    fn a_panicking_component_costs_one_tick_not_the_simulation() {
+        let store = store(1000.0);
+        let handle =
+            start(config(), store.clone(), Arc::new(LogStore::default()), Box::new(Idle), vec![Box::new(Faulty)]);
+        let waited = Instant::now();
+        while handle.stats().ticks < 10 && waited.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let stats = handle.stats();
+        assert!(stats.ticks >= 10, "{stats:?}");
+        assert_eq!(stats.failed_ticks, 1);
     }
 
     #[test]
