@@ -149,11 +149,13 @@ impl Report {
             }
             out.push('\n');
         }
-        let _ = writeln!(out, "{:<28} {:>14} {:>10} {:>14}", "CATEGORY", "ROWS", "EXCLUDED", "TESTS");
-        for c in self.categories().into_iter().chain(std::iter::once(self.totals())) {
+        let rows: Vec<_> = self.categories().into_iter().chain(std::iter::once(self.totals())).collect();
+        let width = rows.iter().map(|c| c.category.chars().count()).max().unwrap_or(0).max(28);
+        let _ = writeln!(out, "{:<width$} {:>14} {:>10} {:>14}", "CATEGORY", "ROWS", "EXCLUDED", "TESTS");
+        for c in rows {
             let _ = writeln!(
                 out,
-                "{:<28} {:>14} {:>10} {:>14}",
+                "{:<width$} {:>14} {:>10} {:>14}",
                 c.category,
                 format!("{}/{}", c.rows_passed, c.rows_total),
                 c.rows_excluded,
