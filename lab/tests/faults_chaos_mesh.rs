@@ -289,3 +289,28 @@ fn memory_stress_beyond_the_limit_is_oom_killed_again_and_again() {
         lab.container_status(&pod)["state"]["waiting"]["reason"] == "CrashLoopBackOff"
     }));
 }
+
+#[test]
+fn a_slow_database_exhausts_the_client_pools_that_wait_on_it() {
+    let mut lab = TestLab::shop(19);
+    lab.apply(
+        "apiVersion: chaos-mesh.org/v1alpha1\nkind: NetworkChaos\nmetadata: {name: slow-orders-db, namespace: shop}\n\
+         spec: {action: delay, mode: all, selector: {labelSelectors: {app: orders-db}}, delay: {latency: 1s}}\n",
+    );
+    lab.run(Duration::from_secs(30));
+    // shipping: ten queries a second, a pool of five, a second each — half of them find no connection.
+    let (failure, cause, _) = calls(&lab, "shipping", "orders-db");
+    assert_eq!(cause.as_deref(), Some("PoolExhausted"));
+    assert!(failure > 0.4, "{failure}");
+    let metrics = lab.metrics();
+    let pending =
+        total(&metrics, "db_client_connections_pending_requests", &[("service", "shipping"), ("pool", "orders-db")]);
+    let used = total(&metrics, "db_client_connections_usage", &[("service", "shipping"), ("state", "used")]);
+    assert!(pending >= 1.0 && used == 5.0, "pending {pending}, used {used}");
+    let logs = lab.service_logs("shipping");
+    assert!(
+        logs.contains("failed to acquire connection: context deadline exceeded")
+            || logs.contains("timed out waiting for a database connection"),
+        "{logs}"
+    );
+}

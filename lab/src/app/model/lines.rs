@@ -85,7 +85,7 @@ impl AppState {
         if instance.is_some() && flow.rate > 0.0 {
             if self.due(key, "request", now, Duration::from_secs(5)) {
                 let failed = self.rng.random_bool(flow.error_fraction.clamp(0.0, 1.0));
-                let status = if failed { super::error_code(flow) } else { 200 };
+                let status = if failed { super::advance::error_code(flow) } else { 200 };
                 let latency = if failed { flow.latency_err_ms } else { flow.latency_ok_ms };
                 let client_ip = self.some_client_ip(key);
                 let method = if self.rng.random_bool(0.8) { "GET" } else { "POST" };
