@@ -279,3 +279,43 @@ async fn a_broken_dependency_fires_service_alerts_and_their_resolution() {
     });
     assert!(resolved, "a resolved notification for the cart");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_limit_too_low_fires_oom_and_crash_loop_alerts_for_the_pod() {
+    let receiver = Receiver::start(0).await;
+    let mut lab = TestLab::shop(52);
+    let client = lab.serve().expect("serve");
+    lab.sim.add_hook(Box::new(AlertEvaluator::new(config(&receiver.url), lab.app.clone())));
+    support::kubectl::set_memory(&client, "orders", "orders", "256Mi").await.expect("set resources");
+    lab.run(Duration::from_secs(240));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let got = receiver.all();
+    let alerts: Vec<Value> =
+        got.iter().flat_map(|r| r.body["alerts"].as_array().cloned().unwrap_or_default()).collect();
+    let named = |name: &str| {
+        alerts
+            .iter()
+            .filter(|a| a["labels"]["alertname"] == name && a["status"] == "firing")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let oom = named("KubePodOOMKilled");
+    assert!(!oom.is_empty(), "{:?}", got.iter().map(|r| &r.body["groupKey"]).collect::<Vec<_>>());
+    let pod = oom[0]["labels"]["pod"].as_str().unwrap().to_string();
+    assert!(pod.starts_with("orders-"));
+    assert_eq!(oom[0]["labels"]["reason"], "OOMKilled");
+    assert_eq!(oom[0]["labels"]["container"], "orders");
+    assert_eq!(oom[0]["labels"]["job"], "kube-state-metrics");
+    let crash = named("KubePodCrashLooping");
+    assert!(crash.iter().any(|a| a["labels"]["pod"] == pod.as_str()), "the same pod crash-loops");
+    assert!(crash[0]["annotations"]["description"].as_str().unwrap().contains("(reason: \"CrashLoopBackOff\")"));
+    assert!(
+        crash[0]["generatorURL"].as_str().unwrap().starts_with(
+            "http://127.0.0.1:9090/graph?g0.expr=max_over_time%28kube_pod_container_status_waiting_reason"
+        )
+    );
+    // One alert, one fingerprint, however often it is re-sent.
+    let fingerprints: std::collections::BTreeSet<&str> =
+        crash.iter().filter(|a| a["labels"]["pod"] == pod.as_str()).filter_map(|a| a["fingerprint"].as_str()).collect();
+    assert_eq!(fingerprints.len(), 1);
+}
