@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 use crate::gather::{self, CollectConfig};
+use crate::metrics::{self, MetricContext, QuerySummary};
 
 /// Collects incident contexts, several at once (each collection runs beside the actor's mailbox).
 pub struct ContextCollector {
@@ -19,6 +20,8 @@ pub struct ContextCollector {
     diagnose: Recipient<Diagnose>,
     config: Arc<CollectConfig>,
     clock: Arc<dyn Clock>,
+    /// Where the metric context comes from; none asked (and no gap recorded) when `None`.
+    metrics: Option<Arc<MetricContext>>,
 }
 
 impl ContextCollector {
@@ -29,7 +32,13 @@ impl ContextCollector {
         diagnose: Recipient<Diagnose>,
         config: CollectConfig,
     ) -> Self {
-        Self { cluster, audit, diagnose, config: Arc::new(config), clock: Arc::new(SystemClock) }
+        Self { cluster, audit, diagnose, config: Arc::new(config), clock: Arc::new(SystemClock), metrics: None }
+    }
+
+    /// Adds the metric context (Prometheus) to every context; an unconfigured one records the gap.
+    pub fn with_metrics(mut self, metrics: MetricContext) -> Self {
+        self.metrics = Some(Arc::new(metrics));
+        self
     }
 
     /// The clock medic runs on (the lab's virtual clock in the lab), for `collected_at` and audit times.
@@ -54,6 +63,7 @@ impl Handler<OpenIncident> for ContextCollector {
             self.diagnose.clone(),
             self.config.clone(),
             self.clock.clone(),
+            self.metrics.clone(),
             message,
         )
         .instrument(span);
@@ -67,11 +77,15 @@ async fn collect_and_send(
     diagnose: Recipient<Diagnose>,
     config: Arc<CollectConfig>,
     clock: Arc<dyn Clock>,
+    metrics: Option<Arc<MetricContext>>,
     message: OpenIncident,
 ) {
     let incident = message.incident;
     let started = Instant::now();
-    let context = gather::collect(cluster.as_ref(), incident, message.alerts, &config, clock.now()).await;
+    let mut context = gather::collect(cluster.as_ref(), incident, message.alerts, &config, clock.now()).await;
+    if let Some(metrics) = &metrics {
+        metrics.enrich(&mut context).await;
+    }
     let summary = ContextSummary::of(&context, started.elapsed());
     tracing::info!(
         target = summary.target.as_deref().unwrap_or("-"),
@@ -116,6 +130,9 @@ pub struct ContextSummary {
     /// `from → to (via)`.
     pub dependencies: Vec<String>,
     pub gaps: Vec<String>,
+    /// The metric context: each PromQL query and what it answered.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<QuerySummary>,
     pub duration_ms: u64,
 }
 
@@ -148,6 +165,7 @@ impl ContextSummary {
                 })
                 .collect(),
             gaps: context.gaps.clone(),
+            metrics: metrics::summarise(context),
             duration_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
         }
     }

@@ -15,6 +15,7 @@ pub mod error;
 pub mod gather;
 pub mod intake;
 pub mod kube_read;
+pub mod metrics;
 #[cfg(test)]
 pub(crate) mod testing;
 
