@@ -44,6 +44,7 @@ mod outbox;
 pub mod plans;
 pub mod schema;
 mod store;
+mod threads;
 mod track_record;
 mod writer;
 
@@ -59,4 +60,5 @@ pub use memories::{MemoryRecord, NewMemory};
 pub use outbox::OutboxMessage;
 pub use plans::{PlanStatus, StoredPlan};
 pub use store::Store;
+pub use threads::NotifyThread;
 pub use track_record::{Tally, TrackRecord};

@@ -138,6 +138,17 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX memories_by_incident ON memories (incident_uid);
     "#,
+    // 2: where each incident's notifications are threaded (the first message's channel and ts, per sink).
+    r#"
+    CREATE TABLE notify_threads (
+        incident_uid  TEXT NOT NULL,
+        sink          TEXT NOT NULL,
+        channel       TEXT NOT NULL,
+        ts            TEXT NOT NULL,
+        created_at_us INTEGER NOT NULL,
+        PRIMARY KEY (incident_uid, sink)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build of medic writes.
