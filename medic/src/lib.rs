@@ -5,7 +5,9 @@
 
 pub mod app;
 pub mod config;
+pub mod demo;
 pub mod http;
+pub mod lab_rig;
 pub mod lab_time;
 pub mod telemetry;
 pub mod timeline;

@@ -16,6 +16,8 @@ struct Cli {
 enum Command {
     /// Run medic against a cluster: receive alerts, diagnose, repair.
     Serve(commands::serve::ServeArgs),
+    /// The lab and medic in one process: the shop broken by faults, repaired, summarised.
+    Demo(commands::demo::DemoArgs),
     /// Check or show the configuration.
     Config(commands::config::ConfigArgs),
     /// Incidents and their timelines, from the store.
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => commands::serve::run(args),
         Command::Config(args) => commands::config::run(args),
+        Command::Demo(args) => commands::demo::run(args),
         Command::Incidents(args) => commands::incidents::run(args),
         Command::Lab(args) => commands::lab::run(args),
         Command::Memory(args) => commands::memory::run(args),

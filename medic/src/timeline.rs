@@ -135,3 +135,11 @@ fn step(out: &mut String, detail: &serde_json::Value) {
         let _ = writeln!(out, "{INDENT}error: {error}");
     }
 }
+
+/// At most `max` characters of `text`, with an ellipsis when it was cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
+}

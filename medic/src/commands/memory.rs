@@ -1,7 +1,7 @@
 //! `medic memory search|stats|export|import|bench`: look into medic's memory of past incidents.
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use std::io::{BufReader, Write};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
