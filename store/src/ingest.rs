@@ -2,7 +2,8 @@
 //!
 //! An alert is identified by (source, fingerprint, startsAt): a redelivery of the same pair changes nothing
 //! and is reported as a duplicate. A new firing alert joins
-//! 1. the open incident of its namespace that already holds an alert with the same group key, or else
+//! 1. the incident that the latest alert with the same group key and namespace joined, while it is open,
+//!    or else
 //! 2. the newest open incident of the same namespace and workload (see [`crate::grouping`]) opened within
 //!    the grouping window, or else
 //! 3. a new incident (a fresh UUID v7 Incident-UID).
@@ -98,7 +99,7 @@ impl Store {
 
 fn ingest_one(ctx: &mut WriteCtx<'_, '_>, alert: Alert, now: Timestamp) -> Result<IngestedAlert> {
     let existing = ctx.with(
-        "SELECT id, status, incident_uid FROM alerts WHERE source = ?1 AND fingerprint = ?2 AND starts_at_us = ?3",
+        "SELECT id, status, incident_uid FROM alerts WHERE starts_at_us = ?3 AND fingerprint = ?2 AND source = ?1",
         "looking up an alert",
         |stmt| {
             stmt.query_row(params![alert.source.as_str(), alert.fingerprint, micros(alert.starts_at)], |r| {
@@ -143,11 +144,14 @@ fn resolve_existing(
 fn insert_new(ctx: &mut WriteCtx<'_, '_>, alert: Alert, now: Timestamp) -> Result<IngestedAlert> {
     let subject = subject_of(&alert);
     let firing = alert.status == AlertStatus::Firing;
-    let mut incident = find_open_incident(ctx, &alert, &subject, now)?;
+    let (mut incident, linked) = find_open_incident(ctx, &alert, &subject, now)?;
     let mut new_incident = false;
     if incident.is_none() && firing {
         incident = Some(open_incident(ctx, &alert, &subject, now)?);
         new_incident = true;
+    }
+    if let Some(uid) = incident {
+        link_group(ctx, &alert, &subject, uid, linked.as_deref())?;
     }
     let ends_at = if firing { alert.ends_at } else { Some(alert.ends_at.unwrap_or(now)) };
     let labels = codec::to_json(&alert.labels, "alert labels")?;
@@ -187,33 +191,39 @@ fn insert_new(ctx: &mut WriteCtx<'_, '_>, alert: Alert, now: Timestamp) -> Resul
     Ok(IngestedAlert { alert, id, incident, new_alert: true, new_incident, resolved: !firing })
 }
 
-/// The open incident a new alert joins, if any. The SQL is chosen by whether the alert has a namespace
-/// (`= ?` or `IS NULL`) rather than written with `IS ?`, whose plan depends on the bound value.
+/// The open incident a new alert joins, if any: the incident its group's latest alert joined, while that
+/// is open; otherwise the newest open incident of its workload, if opened within the window. Also says
+/// which incident the group's row currently points to, so that [`link_group`] writes only on a change.
 fn find_open_incident(
     ctx: &WriteCtx<'_, '_>,
     alert: &Alert,
     subject: &AlertSubject,
     now: Timestamp,
-) -> Result<Option<IncidentUid>> {
+) -> Result<(Option<IncidentUid>, Option<String>)> {
     let mut found: Option<String> = None;
+    let mut linked: Option<String> = None;
     if let Some(group_key) = &alert.group_key {
-        const BY_GROUP: &str = "SELECT i.uid FROM alerts a JOIN incidents i ON i.uid = a.incident_uid
-             WHERE a.group_key = ?1 AND i.is_open = 1 AND i.namespace = ?2 ORDER BY a.id DESC LIMIT 1";
-        const BY_GROUP_NO_NAMESPACE: &str = "SELECT i.uid FROM alerts a JOIN incidents i ON i.uid = a.incident_uid
-             WHERE a.group_key = ?1 AND i.is_open = 1 AND i.namespace IS NULL ORDER BY a.id DESC LIMIT 1";
-        let doing = "looking for an open incident of the alert's group";
-        found = match &subject.namespace {
-            Some(ns) => ctx.with(BY_GROUP, doing, |s| s.query_row(params![group_key, ns], |r| r.get(0)).optional()),
-            None => {
-                ctx.with(BY_GROUP_NO_NAMESPACE, doing, |s| s.query_row(params![group_key], |r| r.get(0)).optional())
-            }
-        }?;
+        let namespace = subject.namespace.as_deref().unwrap_or("");
+        let group = ctx.with(
+            "SELECT g.incident_uid, i.is_open FROM incident_groups g JOIN incidents i ON i.uid = g.incident_uid
+             WHERE g.group_key = ?1 AND g.namespace = ?2",
+            "looking for an open incident of the alert's group",
+            |s| {
+                s.query_row(params![group_key, namespace], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)))
+                    .optional()
+            },
+        )?;
+        if let Some((uid, open)) = group {
+            found = open.then(|| uid.clone());
+            linked = Some(uid);
+        }
     }
     if found.is_none()
         && let Some(workload) = &subject.workload
     {
-        // The newest open incident of the workload is the only candidate: if it is outside the window, so
-        // are the older ones.
+        // The SQL is chosen by whether the alert has a namespace (`= ?` or `IS NULL`) rather than written
+        // with `IS ?`, whose plan depends on the bound value. The newest open incident of the workload is
+        // the only candidate: if it is outside the window, so are the older ones.
         const BY_WORKLOAD: &str = "SELECT uid, opened_at_us FROM incidents
              WHERE is_open = 1 AND namespace = ?1 AND workload = ?2 ORDER BY opened_at_us DESC LIMIT 1";
         const BY_WORKLOAD_NO_NAMESPACE: &str = "SELECT uid, opened_at_us FROM incidents
@@ -227,7 +237,30 @@ fn find_open_incident(
         }?;
         found = newest.filter(|(_, opened_at)| *opened_at >= since).map(|(uid, _)| uid);
     }
-    found.map(|uid| codec::parse(&uid, "incidents", &uid, "uid")).transpose()
+    let found = found.map(|uid| codec::parse(&uid, "incidents", &uid, "uid")).transpose()?;
+    Ok((found, linked))
+}
+
+/// Points the alert's group at the incident the alert joined, unless it already points there.
+fn link_group(
+    ctx: &WriteCtx<'_, '_>,
+    alert: &Alert,
+    subject: &AlertSubject,
+    incident: IncidentUid,
+    linked: Option<&str>,
+) -> Result<()> {
+    let Some(group_key) = &alert.group_key else { return Ok(()) };
+    let uid = incident.to_string();
+    if linked == Some(uid.as_str()) {
+        return Ok(());
+    }
+    ctx.with(
+        "INSERT INTO incident_groups (group_key, namespace, incident_uid) VALUES (?1, ?2, ?3)
+         ON CONFLICT (group_key, namespace) DO UPDATE SET incident_uid = excluded.incident_uid",
+        "linking an alert group to its incident",
+        |s| s.execute(params![group_key, subject.namespace.as_deref().unwrap_or(""), uid]),
+    )?;
+    Ok(())
 }
 
 fn open_incident(

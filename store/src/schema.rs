@@ -48,10 +48,20 @@ pub const MIGRATIONS: &[&str] = &[
         incident_uid   TEXT REFERENCES incidents (uid),
         received_at_us INTEGER NOT NULL,
         updated_at_us  INTEGER NOT NULL,
-        UNIQUE (source, fingerprint, starts_at_us)
+        -- startsAt first: alerts arrive roughly in startsAt order, so new keys go to the end of the index
+        -- instead of to random pages.
+        UNIQUE (starts_at_us, fingerprint, source)
     );
     CREATE INDEX alerts_by_incident ON alerts (incident_uid, id);
-    CREATE INDEX alerts_by_group_key ON alerts (group_key, id) WHERE group_key IS NOT NULL;
+
+    -- For each group key and namespace, the incident the group's latest alert joined ('' for alerts
+    -- without a namespace).
+    CREATE TABLE incident_groups (
+        group_key    TEXT NOT NULL,
+        namespace    TEXT NOT NULL,
+        incident_uid TEXT NOT NULL REFERENCES incidents (uid),
+        PRIMARY KEY (group_key, namespace)
+    ) WITHOUT ROWID;
 
     CREATE TABLE audit (
         seq          INTEGER PRIMARY KEY,
@@ -138,7 +148,22 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX memories_by_incident ON memories (incident_uid);
     "#,
-    // 2: where each incident's notifications are threaded (the first message's channel and ts, per sink).
+    // 2: the guard's ledger: actions per namespace (rate limits), pods touched per incident (blast radius)
+    // and verification outcomes per namespace (the circuit breaker), so a restart resets none of them.
+    r#"
+    CREATE TABLE guard_ledger (
+        id           INTEGER PRIMARY KEY,
+        kind         TEXT NOT NULL,
+        namespace    TEXT NOT NULL,
+        incident_uid TEXT,
+        plan_id      TEXT,
+        amount       INTEGER NOT NULL,
+        at_us        INTEGER NOT NULL
+    );
+    CREATE INDEX guard_ledger_by_namespace ON guard_ledger (namespace, kind, at_us);
+    CREATE INDEX guard_ledger_by_incident ON guard_ledger (incident_uid) WHERE incident_uid IS NOT NULL;
+    "#,
+    // 3: where each incident's notifications are threaded (the first message's channel and ts, per sink).
     r#"
     CREATE TABLE notify_threads (
         incident_uid  TEXT NOT NULL,
