@@ -253,3 +253,58 @@ fn deleting_a_pod_is_graceful_and_the_replica_set_replaces_it() {
     cluster.run_until(30, "a ready replacement", |c| c.live_pods("shop", "web").first().is_some_and(is_ready));
     assert_ne!(pod_name(&only_pod(&cluster, "web")), old);
 }
+
+#[test]
+fn init_containers_run_to_completion_before_the_app_starts() {
+    let mut cluster = Cluster::new(10);
+    cluster.model.remove_image("busybox:missing");
+    let mut manifest = deployment("orders", 1, "shop/orders:1.0");
+    manifest["spec"]["template"]["spec"]["initContainers"] =
+        json!([{"name": "migrate", "image": "shop/orders-migrate:1.0"}, {"name": "wait", "image": "busybox:1.36"}]);
+    cluster.create(Kind::Deployment, manifest);
+    cluster.run_until(30, "the first init container running", |c| {
+        c.live_pods("shop", "orders").first().is_some_and(|p| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.init_container_statuses.as_ref())
+                .is_some_and(|s| s[0].state.as_ref().is_some_and(|st| st.running.is_some()))
+        })
+    });
+    let pod = only_pod(&cluster, "orders");
+    let status = pod.status.clone().unwrap();
+    assert_eq!(status.phase.as_deref(), Some("Pending"));
+    let initialized = status.conditions.unwrap().into_iter().find(|c| c.type_ == "Initialized").unwrap();
+    assert_eq!(initialized.status, "False");
+    assert_eq!(initialized.reason.as_deref(), Some("ContainersNotInitialized"));
+    assert_eq!(initialized.message.as_deref(), Some("containers with incomplete status: [migrate wait]"));
+    assert_eq!(waiting_reason(&pod).as_deref(), Some("PodInitializing"));
+
+    cluster.run_until(30, "the app running", |c| is_ready(&only_pod(c, "orders")));
+    let pod = only_pod(&cluster, "orders");
+    let init = pod.status.clone().unwrap().init_container_statuses.unwrap();
+    assert_eq!(init.len(), 2);
+    for status in &init {
+        let terminated = status.state.clone().unwrap().terminated.unwrap();
+        assert_eq!((terminated.exit_code, terminated.reason.as_deref()), (0, Some("Completed")));
+        assert!(status.ready);
+    }
+    let migrate_done = init[0].state.clone().unwrap().terminated.unwrap().finished_at.unwrap();
+    let wait_started = init[1].state.clone().unwrap().terminated.unwrap().started_at.unwrap();
+    assert!(wait_started.0 >= migrate_done.0, "one after the other");
+    let started: Vec<String> = cluster.model.state().starts.iter().map(|(k, _)| k.container.clone()).collect();
+    assert_eq!(started, ["app"], "the model runs only the app container");
+    let reasons: Vec<String> =
+        cluster.events_for(&pod_name(&pod)).iter().map(|e| e["reason"].as_str().unwrap().to_string()).collect();
+    assert_eq!(reasons.iter().filter(|r| *r == "Started").count(), 3);
+
+    // A missing init image holds the pod in Init:ErrImagePull / Init:ImagePullBackOff.
+    let mut broken = deployment("billing", 1, "shop/billing:1.0");
+    broken["spec"]["template"]["spec"]["initContainers"] = json!([{"name": "wait", "image": "busybox:missing"}]);
+    cluster.create(Kind::Deployment, broken);
+    cluster.run(30);
+    let pod = only_pod(&cluster, "billing");
+    let init = pod.status.clone().unwrap().init_container_statuses.unwrap();
+    assert_eq!(init[0].state.clone().unwrap().waiting.unwrap().reason.as_deref(), Some("ImagePullBackOff"));
+    assert_eq!(waiting_reason(&pod).as_deref(), Some("PodInitializing"));
+    assert_eq!(pod.status.unwrap().phase.as_deref(), Some("Pending"));
+}

@@ -79,6 +79,8 @@ pub enum Phase {
 #[derive(Debug, Clone)]
 pub struct Container {
     pub name: String,
+    /// An init container: runs to completion, one after another, before the app containers start.
+    pub init: bool,
     pub image: String,
     pub pull_policy: String,
     pub phase: Phase,
@@ -102,6 +104,7 @@ impl Container {
         let image = spec.image.clone().unwrap_or_default();
         Self {
             name: spec.name.clone(),
+            init: false,
             pull_policy: spec.image_pull_policy.clone().unwrap_or_else(|| default_pull_policy(&image).into()),
             image,
             phase: Phase::NeedsImage,
@@ -116,6 +119,16 @@ impl Container {
             info: None,
             last_backoff_event: None,
         }
+    }
+
+    /// An init container (probes do not apply to those).
+    pub fn new_init(spec: &ContainerSpec) -> Self {
+        Self { init: true, liveness: None, readiness: None, startup: None, ..Self::new(spec) }
+    }
+
+    /// An init container that exited 0: done for good.
+    pub fn completed(&self) -> bool {
+        self.init && matches!(&self.phase, Phase::Exited { terminated, .. } if terminated.exit_code == 0)
     }
 
     pub fn is_running(&self) -> bool {
@@ -135,8 +148,11 @@ impl Container {
         self.is_running() && self.startup.as_ref().is_none_or(|p| p.passing)
     }
 
-    /// Ready: started, and the readiness probe (if any) passes.
+    /// Ready: started, and the readiness probe (if any) passes. A completed init container is ready.
     pub fn ready(&self) -> bool {
+        if self.init {
+            return self.completed();
+        }
         self.started() && self.readiness.as_ref().is_none_or(|p| p.passing)
     }
 
@@ -149,9 +165,12 @@ impl Container {
 
     /// The `containerStatuses[]` entry. `restarts` tells whether an exited container will restart
     /// (then it shows as `CrashLoopBackOff` while it waits).
-    pub fn status(&self, pod_label: &str, restarts: bool, now: Timestamp) -> Value {
+    /// `initializing`: the pod's init containers have not all completed (app containers then wait
+    /// with `PodInitializing`).
+    pub fn status(&self, pod_label: &str, restarts: bool, initializing: bool, now: Timestamp) -> Value {
         let mut last_state = self.last_terminated.as_ref().map_or_else(|| json!({}), Terminated::json);
         let state = match &self.phase {
+            Phase::NeedsImage if initializing && !self.init => json!({"waiting": {"reason": "PodInitializing"}}),
             Phase::NeedsImage | Phase::Pulling { .. } => json!({"waiting": {"reason": "ContainerCreating"}}),
             Phase::ImageError { reason, message } => json!({"waiting": {"reason": reason, "message": message}}),
             Phase::ConfigError { message } => {
@@ -181,7 +200,7 @@ impl Container {
             "restartCount": self.restart_count,
             "image": if created { images::normalize(&self.image) } else { self.image.clone() },
             "imageID": if created { images::image_id(&self.image) } else { String::new() },
-            "started": self.started(),
+            "started": self.started() && !self.init,
         });
         if let Some(id) = self.container_id() {
             status["containerID"] = json!(id);
@@ -217,7 +236,10 @@ mod tests {
         let t0: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
         let mut container = Container::new(&spec("shop/cart:1.0"));
         assert_eq!(container.pull_policy, "IfNotPresent");
-        assert_eq!(container.status("cart-x_shop(u)", true, t0)["state"]["waiting"]["reason"], "ContainerCreating");
+        assert_eq!(
+            container.status("cart-x_shop(u)", true, false, t0)["state"]["waiting"]["reason"],
+            "ContainerCreating"
+        );
         let terminated = Terminated {
             exit_code: 137,
             reason: "OOMKilled".into(),
@@ -229,14 +251,14 @@ mod tests {
         container.backoff.next(terminated.finished_at, terminated.finished_at);
         container.phase = Phase::Exited { terminated, reported: false };
         let now = t0 + SignedDuration::from_secs(31);
-        let first = container.status("cart-x_shop(u)", true, now);
+        let first = container.status("cart-x_shop(u)", true, false, now);
         assert_eq!(first["state"]["terminated"]["reason"], "OOMKilled");
         assert_eq!(first["state"]["terminated"]["exitCode"], 137);
         assert_eq!(first["lastState"], json!({}));
         if let Phase::Exited { reported, .. } = &mut container.phase {
             *reported = true;
         }
-        let later = container.status("cart-x_shop(u)", true, now);
+        let later = container.status("cart-x_shop(u)", true, false, now);
         assert_eq!(later["state"]["waiting"]["reason"], "CrashLoopBackOff");
         assert_eq!(
             later["state"]["waiting"]["message"],

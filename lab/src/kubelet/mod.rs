@@ -252,7 +252,7 @@ impl Kubelet {
         if signature != self.running_signature || self.running.is_empty() {
             let mut wanted: Vec<(ContainerKey, &str, &ContainerInfo)> = Vec::new();
             for (uid, worker) in self.workers.iter().filter(|(_, w)| live(w)) {
-                for container in worker.containers.iter().filter(|c| c.is_running()) {
+                for container in worker.containers.iter().filter(|c| c.is_running() && !c.init) {
                     if let Some(info) = &container.info {
                         wanted.push((worker.key(&container.name), uid.as_str(), info));
                     }

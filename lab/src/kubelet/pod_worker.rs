@@ -21,6 +21,10 @@ use crate::controllers::quantity;
 use crate::logs::LogStore;
 use crate::runtime::{ContainerInfo, ContainerKey, ContainerObservation, Exit, ProcessModel, PullResult};
 
+/// How long an init container runs before it exits 0: the kubelet runs init containers itself (the
+/// application model scripts the app containers only).
+const INIT_RUN: SignedDuration = SignedDuration::from_secs(2);
+
 /// How often a repeating back-off event (`BackOff`, `Failed`) is recorded while the back-off lasts.
 const BACKOFF_EVENT_EVERY: SignedDuration = SignedDuration::from_secs(10);
 
@@ -51,7 +55,10 @@ pub struct PodWorker {
     pub ip: String,
     pub start_time: Timestamp,
     pub restart_policy: String,
+    /// Init containers first (in order), then the app containers.
     pub containers: Vec<Container>,
+    /// Every init container has completed.
+    pub initialized: bool,
     /// When the kubelet stopped the containers of this terminating pod.
     pub stopped_at: Option<Timestamp>,
     /// Condition transition times, kept while the status stays the same.
@@ -73,7 +80,13 @@ impl PodWorker {
             ip,
             start_time: now,
             restart_policy: spec.and_then(|s| s.restart_policy.clone()).unwrap_or_else(|| "Always".into()),
-            containers: spec.map(|s| s.containers.iter().map(Container::new).collect()).unwrap_or_default(),
+            containers: spec
+                .map(|s| {
+                    let init = s.init_containers.iter().flatten().map(Container::new_init);
+                    init.chain(s.containers.iter().map(Container::new)).collect()
+                })
+                .unwrap_or_default(),
+            initialized: spec.is_none_or(|s| s.init_containers.as_ref().is_none_or(Vec::is_empty)),
             stopped_at: None,
             transitions: Default::default(),
             status_checked: None,
@@ -88,7 +101,7 @@ impl PodWorker {
     /// Everything the pod status is made of: when it is unchanged, so is the status.
     pub fn fingerprint(&self) -> u64 {
         let mut hasher = DefaultHasher::new();
-        self.stopped_at.is_some().hash(&mut hasher);
+        (self.stopped_at.is_some(), self.initialized).hash(&mut hasher);
         for container in &self.containers {
             container.name.hash(&mut hasher);
             container.image.hash(&mut hasher);
@@ -114,7 +127,7 @@ impl PodWorker {
         let mut mask = 0u64;
         let mut restarts = 0u64;
         for (index, container) in self.containers.iter().enumerate() {
-            if container.is_running() {
+            if container.is_running() && !container.init {
                 mask |= 1 << (index % 64);
                 restarts = restarts.wrapping_add(container.restart_count as u64);
             }
@@ -161,8 +174,17 @@ impl PodWorker {
         if let Some(deadline) = pod.typed.metadata.deletion_timestamp.as_ref() {
             return self.terminate(env, pod, deadline.0);
         }
+        let init_count = self.containers.iter().filter(|c| c.init).count();
+        if !self.initialized {
+            let init_specs = pod.typed.spec.as_ref().and_then(|s| s.init_containers.as_deref()).unwrap_or_default();
+            self.initialized = self.run_init(env, pod, &init_specs[..init_specs.len().min(init_count)], now);
+            if !self.initialized {
+                return Next::Keep;
+            }
+        }
         let specs = pod.typed.spec.as_ref().map(|s| s.containers.as_slice()).unwrap_or_default();
-        for (index, spec) in specs.iter().enumerate() {
+        for (offset, spec) in specs.iter().enumerate() {
+            let index = init_count + offset;
             if index >= self.containers.len() {
                 self.containers.push(Container::new(spec));
             }
@@ -170,6 +192,33 @@ impl PodWorker {
             self.advance(env, pod, index, spec, now);
         }
         Next::Keep
+    }
+
+    /// Init containers one after another; says whether all have completed.
+    fn run_init(
+        &mut self,
+        env: &mut SyncEnv<'_, '_>,
+        pod: &Entry<Pod>,
+        specs: &[ContainerSpec],
+        now: Timestamp,
+    ) -> bool {
+        for (index, spec) in specs.iter().enumerate() {
+            if self.containers[index].completed() {
+                continue;
+            }
+            if let Phase::Running { started_at, container_id } = self.containers[index].phase.clone() {
+                if now >= started_at + INIT_RUN {
+                    let exit = Exit { code: 0, reason: "Completed".into(), message: None };
+                    let terminated = Terminated::from_exit(&exit, started_at, now, &container_id);
+                    self.containers[index].phase = Phase::Exited { terminated, reported: false };
+                }
+                // The next one starts at the next sync.
+                return false;
+            }
+            self.advance(env, pod, index, spec, now);
+            return false;
+        }
+        true
     }
 
     /// A changed image (e.g. `kubectl set image` on a bare pod, or Chaos Mesh's pod-failure) restarts
@@ -409,7 +458,7 @@ impl PodWorker {
         container.ever_started = true;
         container.reset_probes();
         container.info = Some(info.clone());
-        let started = env.model.start(&info, now);
+        let started = if container.init { Ok(()) } else { env.model.start(&info, now) };
         self.event(env, pod, &name, EventType::Normal, "Created", format!("Created container {name}"));
         self.event(env, pod, &name, EventType::Normal, "Started", format!("Started container {name}"));
         let container = &mut self.containers[index];
@@ -424,7 +473,9 @@ impl PodWorker {
     /// The model's view of a running container after a step: exits, OOM kills, probes.
     pub fn observe(&mut self, env: &mut SyncEnv<'_, '_>, pod: &Entry<Pod>, observation: &ContainerObservation) {
         let now = env.ctx.now;
-        let Some(index) = self.containers.iter().position(|c| c.name == observation.key.container) else { return };
+        let Some(index) = self.containers.iter().position(|c| c.name == observation.key.container && !c.init) else {
+            return;
+        };
         let Phase::Running { started_at, container_id } = self.containers[index].phase.clone() else { return };
         let name = self.containers[index].name.clone();
         let limit = self.containers[index].info.as_ref().and_then(|i| i.memory_limit_bytes);
@@ -491,7 +542,9 @@ impl PodWorker {
                 };
                 let name = self.containers[index].name.clone();
                 self.event(env, pod, &name, EventType::Normal, "Killing", format!("Stopping container {name}"));
-                env.model.stop(&self.key(&name), now, "Killing");
+                if !self.containers[index].init {
+                    env.model.stop(&self.key(&name), now, "Killing");
+                }
                 let exit = Exit { code: 0, reason: "Completed".into(), message: None };
                 self.containers[index].phase = Phase::Exited {
                     terminated: Terminated::from_exit(&exit, started_at, now, &container_id),
@@ -510,8 +563,9 @@ impl PodWorker {
     pub fn lose_processes(&mut self, model: &mut dyn ProcessModel, now: Timestamp) {
         for index in 0..self.containers.len() {
             let Phase::Running { started_at, container_id } = self.containers[index].phase.clone() else { continue };
-            let key = self.key(&self.containers[index].name);
-            model.stop(&key, now, "NodeShutdown");
+            if !self.containers[index].init {
+                model.stop(&self.key(&self.containers[index].name), now, "NodeShutdown");
+            }
             let exit = Exit { code: 255, reason: "Unknown".into(), message: None };
             self.containers[index].phase = Phase::Exited {
                 terminated: Terminated::from_exit(&exit, started_at, now, &container_id),
@@ -523,7 +577,7 @@ impl PodWorker {
     /// Stops whatever still runs (the pod object is gone).
     pub fn kill_all(&mut self, model: &mut dyn ProcessModel, now: Timestamp) {
         for container in &self.containers {
-            if container.is_running() {
+            if container.is_running() && !container.init {
                 model.stop(&self.key(&container.name), now, "Killing");
             }
         }
@@ -531,7 +585,7 @@ impl PodWorker {
 
     /// Ends one running container from outside (a fault killing the process).
     pub fn kill_container(&mut self, model: &mut dyn ProcessModel, name: &str, exit: Exit, now: Timestamp) {
-        let Some(container) = self.containers.iter_mut().find(|c| c.name == name) else { return };
+        let Some(container) = self.containers.iter_mut().find(|c| c.name == name && !c.init) else { return };
         let Phase::Running { started_at, container_id } = container.phase.clone() else { return };
         model.stop(
             &ContainerKey { namespace: self.namespace.clone(), pod: self.name.clone(), container: name.into() },

@@ -33,7 +33,7 @@ impl Transitions {
 /// Succeeded/Failed once all have ended for good.
 pub fn phase(worker: &PodWorker) -> &'static str {
     let (mut running, mut waiting, mut stopped, mut succeeded) = (0, 0, 0, 0);
-    for container in &worker.containers {
+    for container in worker.containers.iter().filter(|c| !c.init) {
         match &container.phase {
             Phase::Running { .. } => running += 1,
             Phase::Exited { terminated, .. } => {
@@ -53,7 +53,7 @@ pub fn phase(worker: &PodWorker) -> &'static str {
         return "Running";
     }
     if stopped > 0 {
-        let will_restart = worker.containers.iter().any(|c| match &c.phase {
+        let will_restart = worker.containers.iter().filter(|c| !c.init).any(|c| match &c.phase {
             Phase::Exited { terminated, .. } => worker.restarts(terminated.exit_code),
             _ => true,
         });
@@ -85,14 +85,17 @@ fn condition(type_: &str, status: bool, since: Timestamp, reason: Option<&str>, 
 pub fn build(worker: &mut PodWorker, host_ip: &str, now: Timestamp) -> Map<String, Value> {
     let phase = phase(worker);
     let label = worker.label();
-    let unready: Vec<&str> = worker.containers.iter().filter(|c| !c.ready()).map(|c| c.name.as_str()).collect();
+    let unready: Vec<&str> =
+        worker.containers.iter().filter(|c| !c.init && !c.ready()).map(|c| c.name.as_str()).collect();
+    let incomplete: Vec<&str> =
+        worker.containers.iter().filter(|c| c.init && !c.completed()).map(|c| c.name.as_str()).collect();
     let all_ready = unready.is_empty() && worker.stopped_at.is_none();
     let unready_message = format!("containers with unready status: [{}]", unready.join(" "));
     let terminal = matches!(phase, "Succeeded" | "Failed");
 
     let sandbox = worker.stopped_at.is_none() && !terminal;
     let sandbox_since = worker.transitions.observe("PodReadyToStartContainers", sandbox, now);
-    let initialized_since = worker.transitions.observe("Initialized", true, now);
+    let initialized_since = worker.transitions.observe("Initialized", worker.initialized, now);
     let ready_since = worker.transitions.observe("Ready", all_ready, now);
     let containers_ready_since = worker.transitions.observe("ContainersReady", all_ready, now);
     let (reason, message) = if all_ready {
@@ -104,23 +107,26 @@ pub fn build(worker: &mut PodWorker, host_ip: &str, now: Timestamp) -> Map<Strin
     };
     let conditions = vec![
         condition("PodReadyToStartContainers", sandbox, sandbox_since, None, None),
-        condition("Initialized", true, initialized_since, None, None),
+        if worker.initialized {
+            condition("Initialized", true, initialized_since, None, None)
+        } else {
+            let message = format!("containers with incomplete status: [{}]", incomplete.join(" "));
+            condition("Initialized", false, initialized_since, Some("ContainersNotInitialized"), Some(message))
+        },
         condition("Ready", all_ready, ready_since, reason, message.clone()),
         condition("ContainersReady", all_ready, containers_ready_since, reason, message),
     ];
-    let statuses: Vec<Value> = worker
-        .containers
-        .iter()
-        .map(|c| {
-            let restarts = match &c.phase {
-                Phase::Exited { terminated, .. } => {
-                    worker.restarts(terminated.exit_code) && worker.stopped_at.is_none()
-                }
-                _ => false,
-            };
-            c.status(&label, restarts, now)
-        })
-        .collect();
+    let status_of = |c: &super::container::Container| {
+        let restarts = match &c.phase {
+            Phase::Exited { terminated, .. } => {
+                !c.completed() && worker.restarts(terminated.exit_code) && worker.stopped_at.is_none()
+            }
+            _ => false,
+        };
+        c.status(&label, restarts, !worker.initialized, now)
+    };
+    let statuses: Vec<Value> = worker.containers.iter().filter(|c| !c.init).map(status_of).collect();
+    let init_statuses: Vec<Value> = worker.containers.iter().filter(|c| c.init).map(status_of).collect();
     let mut status = Map::new();
     status.insert("phase".into(), json!(phase));
     status.insert("conditions".into(), Value::Array(conditions));
@@ -129,6 +135,9 @@ pub fn build(worker: &mut PodWorker, host_ip: &str, now: Timestamp) -> Map<Strin
     status.insert("podIP".into(), json!(worker.ip));
     status.insert("podIPs".into(), json!([{"ip": worker.ip}]));
     status.insert("startTime".into(), json!(api_time(worker.start_time)));
+    if !init_statuses.is_empty() {
+        status.insert("initContainerStatuses".into(), Value::Array(init_statuses));
+    }
     status.insert("containerStatuses".into(), Value::Array(statuses));
     status
 }
