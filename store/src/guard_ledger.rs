@@ -271,10 +271,17 @@ mod tests {
     async fn the_failure_streak_counts_back_to_the_last_success_or_reset() {
         let (_dir, store) = store();
         let incident = IncidentUid::new();
-        let verdict = |ok: bool, minute: i64| LedgerEntry::verification("shop", incident, PlanId::new(), ok, at(minute));
+        let verdict =
+            |ok: bool, minute: i64| LedgerEntry::verification("shop", incident, PlanId::new(), ok, at(minute));
         assert_eq!(store.ledger_failure_streak("shop").await.unwrap(), FailureStreak::default());
-        store.ledger_record(vec![verdict(false, 0), verdict(true, 1), verdict(false, 2), verdict(false, 3)]).await.unwrap();
-        store.ledger_record(vec![LedgerEntry::verification("other", incident, PlanId::new(), false, at(9))]).await.unwrap();
+        store
+            .ledger_record(vec![verdict(false, 0), verdict(true, 1), verdict(false, 2), verdict(false, 3)])
+            .await
+            .unwrap();
+        store
+            .ledger_record(vec![LedgerEntry::verification("other", incident, PlanId::new(), false, at(9))])
+            .await
+            .unwrap();
         let streak = store.ledger_failure_streak("shop").await.unwrap();
         assert_eq!(streak, FailureStreak { failures: 2, last_failure_at: Some(at(3)) });
         store.ledger_reset_breaker("shop", at(4)).await.unwrap();

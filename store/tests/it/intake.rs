@@ -249,3 +249,23 @@ async fn reopening_keeps_grouping_and_the_audit_chain() {
     assert!(t.store.ingest(vec![crashloop("o1", "shop", "cart-5d4f8c7b9-x2x4z")]).await.unwrap().alerts[0].duplicate());
     assert_eq!(t.store.verify_audit().await.unwrap(), 3);
 }
+
+#[tokio::test]
+async fn after_its_incident_closes_a_group_moves_to_the_next_incident() {
+    let t = TestStore::new();
+    let key = r#"{}:{alertname="KubeNodeNotReady"}"#;
+    let node =
+        |fp: &str, name: &str| with_group_key(firing(fp, &[("alertname", "KubeNodeNotReady"), ("node", name)]), key);
+    let first = t.store.ingest(vec![node("n1", "node-1"), node("n2", "node-2")]).await.unwrap();
+    let uid = first.alerts[0].incident.unwrap();
+    assert_eq!(first.alerts[1].incident, Some(uid), "cluster-scoped alerts share a group too");
+    t.store.set_incident_status(uid, IncidentStatus::Closed).await.unwrap();
+    let second = t.store.ingest(vec![node("n3", "node-3")]).await.unwrap();
+    let next = second.alerts[0].incident.unwrap();
+    assert!(second.alerts[0].new_incident && next != uid);
+    t.clock.advance(SignedDuration::from_hours(2));
+    let third = t.store.ingest(vec![node("n4", "node-1")]).await.unwrap();
+    assert_eq!(third.alerts[0].incident, Some(next), "the group follows its latest incident");
+    let incident = t.store.incident(next).await.unwrap().unwrap();
+    assert_eq!((incident.namespace, incident.alerts), (None, 2));
+}
