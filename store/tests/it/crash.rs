@@ -1,6 +1,6 @@
 //! kill -9 in the middle of a stream of writes: every alert the store acknowledged is in the file.
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use medic_store::{Durability, StoreConfig};
 
@@ -53,19 +53,31 @@ fn child_process_ingests_until_killed() {
     });
 }
 
+/// Kills the child when the test ends, however it ends.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn kill_mid_stream_then_reopen(durability: &str) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("medic.db");
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([CHILD_TEST, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_DB, &path)
-        .env(CHILD_DURABILITY, durability)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        Command::new(std::env::current_exe().unwrap())
+            .args([CHILD_TEST, "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD_DB, &path)
+            .env(CHILD_DURABILITY, durability)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let mut acknowledged = Vec::new();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
     while acknowledged.len() < 4_000 {
         let line = lines.next().expect("the child stopped early").unwrap();
         if let Some(ack) = line.strip_prefix("ack ") {
@@ -74,8 +86,8 @@ fn kill_mid_stream_then_reopen(durability: &str) {
         }
     }
     // SIGKILL while the child is still writing.
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
