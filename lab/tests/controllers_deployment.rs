@@ -283,3 +283,26 @@ fn scaling_adds_and_removes_pods_and_endpoints_follow_readiness() {
     let messages: Vec<Value> = cluster.events("ScalingReplicaSet").iter().map(|e| e["message"].clone()).collect();
     assert!(messages.iter().any(|m| m.as_str().unwrap().ends_with("from 5 to 1")), "{messages:?}");
 }
+
+#[test]
+fn a_paused_deployment_scales_but_rolls_out_only_when_resumed() {
+    let mut cluster = Cluster::new(15);
+    cluster.create(Kind::Deployment, deployment("web", 2, "shop/web:1.0"));
+    cluster.run_until(60, "v1 ready", |c| all_ready(c, "web", 2));
+    cluster.modify(Kind::Deployment, Some("shop"), "web", |d| {
+        d["spec"]["paused"] = json!(true);
+        d["spec"]["template"]["spec"]["containers"][0]["image"] = json!("shop/web:2.0");
+        d["spec"]["replicas"] = json!(3);
+    });
+    cluster.run(20);
+    assert_eq!(cluster.replica_sets("shop").len(), 1, "no rollout while paused");
+    assert!(all_ready(&cluster, "web", 3), "but scaling still happens");
+    assert_eq!(condition(&cluster, "web", "Progressing"), ("Unknown".into(), "DeploymentPaused".into()));
+
+    cluster.modify(Kind::Deployment, Some("shop"), "web", |d| d["spec"]["paused"] = json!(false));
+    cluster.run_until(120, "v2 rolled out", |c| {
+        all_ready(c, "web", 3) && c.live_pods("shop", "web").iter().all(|p| container_status(p).image.ends_with(":2.0"))
+    });
+    cluster.run(3);
+    assert_eq!(condition(&cluster, "web", "Progressing"), ("True".into(), "NewReplicaSetAvailable".into()));
+}

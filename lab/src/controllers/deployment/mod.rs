@@ -22,7 +22,7 @@ use crate::store::{Kind, Object};
 pub use replica_sets::{DESIRED_REPLICAS, MAX_REPLICAS, REVISION, REVISION_HISTORY, revision_of};
 use replica_sets::{
     Rs, cleanup_old, create_new_rs, object_field, record_scaling, refresh_new_rs_annotations, rollout_recreate,
-    rollout_rolling, strategy,
+    rollout_rolling, scale_paused, strategy,
 };
 use status::Counts;
 
@@ -264,7 +264,31 @@ fn sync_deployment(
         None => {}
     }
 
-    if !paused {
+    if paused {
+        scale_paused(ctx, deployment, new_rs.as_mut(), &mut old, desired, strategy.max_surge)?;
+        if spec.progress_deadline_seconds.is_some() {
+            let condition = status::condition(
+                status::PROGRESSING,
+                "Unknown",
+                status::DEPLOYMENT_PAUSED,
+                "Deployment is paused".into(),
+                ctx.now,
+            );
+            status::set(&mut next_status_seed, condition);
+        }
+    } else {
+        let was_paused = status::get(&previous_status, status::PROGRESSING)
+            .is_some_and(|c| c.reason.as_deref() == Some(status::DEPLOYMENT_PAUSED));
+        if was_paused {
+            let condition = status::condition(
+                status::PROGRESSING,
+                "Unknown",
+                status::DEPLOYMENT_RESUMED,
+                "Deployment is resumed".into(),
+                ctx.now,
+            );
+            status::set(&mut next_status_seed, condition);
+        }
         if strategy.recreate {
             rollout_recreate(ctx, deployment, new_rs.as_mut(), &mut old, desired, pods)?;
         } else if let Some(new_rs) = new_rs.as_mut() {

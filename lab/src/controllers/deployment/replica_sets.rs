@@ -301,6 +301,30 @@ pub(super) fn rollout_rolling(
     Ok(())
 }
 
+/// A paused Deployment still follows `replicas`, but starts no rollout: the one active ReplicaSet
+/// (the newest if none is) takes the count.
+pub(super) fn scale_paused(
+    ctx: &mut Ctx<'_>,
+    deployment: &Entry<Deployment>,
+    new_rs: Option<&mut Rs>,
+    old: &mut [Rs],
+    desired: i32,
+    max_surge: i32,
+) -> crate::Result<()> {
+    let mut all: Vec<&mut Rs> = new_rs.into_iter().chain(old.iter_mut()).collect();
+    let active: Vec<usize> = (0..all.len()).filter(|&i| all[i].desired > 0).collect();
+    let target = match active.as_slice() {
+        [only] => Some(*only),
+        [] => (0..all.len()).max_by_key(|&i| all[i].revision()),
+        // Several active ReplicaSets: a rollout was under way; pausing holds it where it is.
+        _ => None,
+    };
+    if let Some(index) = target {
+        scale(ctx, deployment, all[index], desired, max_surge)?;
+    }
+    Ok(())
+}
+
 /// Recreate: all old pods go first; the new ReplicaSet scales up once none of them runs.
 pub(super) fn rollout_recreate(
     ctx: &mut Ctx<'_>,

@@ -14,6 +14,8 @@ pub const FOUND_NEW_REPLICA_SET: &str = "FoundNewReplicaSet";
 pub const REPLICA_SET_UPDATED: &str = "ReplicaSetUpdated";
 pub const NEW_REPLICA_SET_AVAILABLE: &str = "NewReplicaSetAvailable";
 pub const PROGRESS_DEADLINE_EXCEEDED: &str = "ProgressDeadlineExceeded";
+pub const DEPLOYMENT_PAUSED: &str = "DeploymentPaused";
+pub const DEPLOYMENT_RESUMED: &str = "DeploymentResumed";
 
 pub fn condition(type_: &str, status: &str, reason: &str, message: String, now: Timestamp) -> DeploymentCondition {
     DeploymentCondition {
