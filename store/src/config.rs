@@ -15,8 +15,10 @@ use crate::store::Store;
 /// before the writer answers: it survives the medic process being killed (kill -9, OOM kill) but the last
 /// commits can be lost if the machine loses power. With `Full`, the WAL is fsynced on every commit: the
 /// commit also survives power loss. Group commit pays one fsync per batch, not per alert, so `Full` is the
-/// default; choose `Normal` only on storage where fsync is very slow and a machine crash is acceptable to
-/// lose the last second of alerts (Alertmanager re-sends unresolved alerts anyway).
+/// default: in `benches/ingest.rs` it ingests batched alerts about as fast as `Normal` and single-alert
+/// calls about a quarter slower. Choose `Normal` only on storage where fsync is very slow and losing the
+/// last second of alerts to a machine crash is acceptable (Alertmanager re-sends unresolved alerts anyway).
+/// Both are tested against kill -9 (`tests/it/crash.rs`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Durability {
