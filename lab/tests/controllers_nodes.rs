@@ -209,3 +209,82 @@ fn the_same_seed_and_inputs_give_the_same_cluster() {
     let other = scenario(43);
     assert_ne!(first, other, "another seed names and places things differently");
 }
+
+#[test]
+fn a_node_out_of_memory_evicts_the_pod_using_most_beyond_its_request() {
+    let mut cluster = Cluster::new(6);
+    cluster.model.behave("shop/leaky:1.0", support::Behaviour::Grow { base: 100 * MI, per_second: 64 * MI });
+    cluster.create(Kind::Deployment, deployment("web", 3, "shop/web:1.0"));
+    let mut leaky = deployment("leaky", 1, "shop/leaky:1.0");
+    // No memory limit: only the node's memory bounds it.
+    leaky["spec"]["template"]["spec"]["containers"][0]["resources"] =
+        json!({"requests": {"cpu": "100m", "memory": "128Mi"}});
+    cluster.create(Kind::Deployment, leaky);
+    cluster.run_until(60, "the leak running", |c| c.live_pods("shop", "leaky").first().is_some_and(is_ready));
+    let first = cluster.live_pods("shop", "leaky").remove(0);
+    let first_name = first.metadata.name.clone().unwrap();
+    let node = node_of(&first);
+
+    cluster.run_until(200, "an eviction", |c| {
+        c.get::<Pod>(Kind::Pod, Some("shop"), &first_name)
+            .is_some_and(|p| p.status.and_then(|s| s.reason).as_deref() == Some("Evicted"))
+    });
+    let evicted: Pod = cluster.get(Kind::Pod, Some("shop"), &first_name).unwrap();
+    let status = evicted.status.clone().unwrap();
+    assert_eq!(status.phase.as_deref(), Some("Failed"));
+    let message = status.message.clone().unwrap();
+    assert!(
+        message.starts_with("The node was low on resource: memory. Threshold quantity: 100Mi, available: "),
+        "{message}"
+    );
+    assert!(
+        message.contains("Container app was using ")
+            && message.ends_with("request is 131072Ki, has larger consumption of memory."),
+        "{message}"
+    );
+    let disruption = status.conditions.unwrap().into_iter().find(|c| c.type_ == "DisruptionTarget").unwrap();
+    assert_eq!(disruption.reason.as_deref(), Some("TerminationByKubelet"));
+    assert!(cluster.events_for(&first_name).iter().any(|e| e["reason"] == "Evicted" && e["type"] == "Warning"));
+    assert!(cluster.events_for(&node).iter().any(|e| e["reason"] == "EvictionThresholdMet"));
+    // The web pods on that node were not the ones using memory beyond their requests.
+    assert!(
+        cluster.live_pods("shop", "web").iter().all(|p| p.status.as_ref().unwrap().phase.as_deref() == Some("Running"))
+    );
+
+    cluster.run(6);
+    let pressure = cluster
+        .node(&node)
+        .status
+        .unwrap()
+        .conditions
+        .unwrap()
+        .into_iter()
+        .find(|c| c.type_ == "MemoryPressure")
+        .unwrap();
+    assert_eq!((pressure.status.as_str(), pressure.reason.as_deref()), ("True", Some("KubeletHasInsufficientMemory")));
+    assert!(taints(&cluster, &node).contains(&("node.kubernetes.io/memory-pressure".into(), "NoSchedule".into())));
+    // The ReplicaSet replaces the failed pod, away from the node under pressure.
+    let replacement = cluster
+        .live_pods("shop", "leaky")
+        .into_iter()
+        .find(|p| {
+            p.metadata.name.as_deref() != Some(first_name.as_str())
+                && p.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Failed")
+        })
+        .expect("a replacement");
+    assert_ne!(node_of(&replacement), node);
+
+    // Five minutes without pressure clear the condition and the taint.
+    cluster.run(320);
+    let pressure = cluster
+        .node(&node)
+        .status
+        .unwrap()
+        .conditions
+        .unwrap()
+        .into_iter()
+        .find(|c| c.type_ == "MemoryPressure")
+        .unwrap();
+    assert_eq!(pressure.status, "False");
+    assert!(!taints(&cluster, &node).iter().any(|(k, _)| k == "node.kubernetes.io/memory-pressure"));
+}

@@ -5,7 +5,8 @@
 //!   `Unknown` ("Kubelet stopped posting node status."), its pods marked not ready, and the
 //!   `node.kubernetes.io/unreachable` taints (`NoSchedule`, `NoExecute`); a kubelet that reports
 //!   `Ready=False` gets `node.kubernetes.io/not-ready`; a cordoned node gets
-//!   `node.kubernetes.io/unschedulable:NoSchedule`. Taints go away when the node is healthy again.
+//!   `node.kubernetes.io/unschedulable:NoSchedule`; one under memory pressure
+//!   `node.kubernetes.io/memory-pressure:NoSchedule`. Taints go away when the node is healthy again.
 //! - Pods on a node with `NoExecute` taints they do not tolerate are evicted at once; pods that tolerate
 //!   them for `tolerationSeconds` (300 s by default) are evicted when that runs out, with a
 //!   `DisruptionTarget` condition and a `TaintManagerEviction` event.
@@ -25,6 +26,7 @@ use crate::store::{DeleteOptions, Kind};
 
 pub const UNREACHABLE_TAINT: &str = "node.kubernetes.io/unreachable";
 pub const NOT_READY_TAINT: &str = "node.kubernetes.io/not-ready";
+pub const MEMORY_PRESSURE_TAINT: &str = "node.kubernetes.io/memory-pressure";
 const NODE_CONTROLLER: Source = Source::controller("node-controller");
 const TAINT_EVICTION: Source = Source::controller("taint-eviction-controller");
 const ORPHAN_QUARANTINE: SignedDuration = SignedDuration::from_secs(40);
@@ -244,7 +246,18 @@ fn sync_taints(ctx: &mut Ctx<'_>, node: &Entry<Node>, ready: Option<&str>) {
     if spec.and_then(|s| s.unschedulable).unwrap_or(false) {
         wanted.push((UNSCHEDULABLE_TAINT, "NoSchedule"));
     }
-    let managed = |t: &Taint| matches!(t.key.as_str(), UNREACHABLE_TAINT | NOT_READY_TAINT | UNSCHEDULABLE_TAINT);
+    let memory_pressure = node
+        .typed
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "MemoryPressure" && c.status == "True"));
+    if memory_pressure && ready == Some("True") {
+        wanted.push((MEMORY_PRESSURE_TAINT, "NoSchedule"));
+    }
+    let managed = |t: &Taint| {
+        matches!(t.key.as_str(), UNREACHABLE_TAINT | NOT_READY_TAINT | UNSCHEDULABLE_TAINT | MEMORY_PRESSURE_TAINT)
+    };
     let mut next: Vec<Taint> = current
         .iter()
         .filter(|t| !managed(t) || wanted.contains(&(t.key.as_str(), t.effect.as_str())))

@@ -282,6 +282,86 @@ impl Kubelet {
             };
             worker.observe(&mut env, pod, observation);
         }
+        self.relieve_memory_pressure(ctx, &observations, pods, config_maps);
+    }
+
+    /// The eviction manager: a node whose pods leave less than the hard threshold of memory evicts one
+    /// pod per interval, the one using the most memory beyond its requests.
+    fn relieve_memory_pressure(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        observations: &[crate::runtime::ContainerObservation],
+        pods: &HashMap<&str, &Entry<Pod>>,
+        config_maps: &env::ConfigMaps,
+    ) {
+        let mut used_by_node = vec![0u64; self.agents.len()];
+        let mut used_by_pod: BTreeMap<&str, HashMap<String, u64>> = BTreeMap::new();
+        for (index, observation) in observations.iter().enumerate() {
+            let Some(uid) = self.running_pods.get(index) else { break };
+            let Some(node) = self.workers.get(uid).and_then(|w| self.agent_by_name.get(&w.node)) else { continue };
+            used_by_node[*node] += observation.memory_working_set_bytes;
+            used_by_pod
+                .entry(uid.as_str())
+                .or_default()
+                .insert(observation.key.container.clone(), observation.memory_working_set_bytes);
+        }
+        for (node, used) in used_by_node.into_iter().enumerate() {
+            if !self.agents[node].running {
+                continue;
+            }
+            let Some(available) = self.agents[node].observe_memory(used, ctx.now) else { continue };
+            let node_name = self.agents[node].name().to_string();
+            let victim = used_by_pod
+                .iter()
+                .filter_map(|(uid, usage)| {
+                    let worker = self.workers.get(*uid)?;
+                    (worker.node == node_name && worker.evicted.is_none() && worker.stopped_at.is_none())
+                        .then(|| (worker.memory_over_request(usage), *uid))
+                })
+                .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(a.1)))
+                .map(|(_, uid)| uid.to_string());
+            let Some(uid) = victim else { continue };
+            let Some(pod) = pods.get(uid.as_str()) else { continue };
+            let usage = &used_by_pod[uid.as_str()];
+            let Some(worker) = self.workers.get_mut(&uid) else { continue };
+            let heaviest = worker
+                .containers
+                .iter()
+                .filter(|c| c.is_running() && !c.init)
+                .max_by_key(|c| usage.get(&c.name).copied().unwrap_or(0));
+            let detail = heaviest
+                .map(|c| {
+                    let used = usage.get(&c.name).copied().unwrap_or(0);
+                    let request = c.info.as_ref().and_then(|i| i.memory_request_bytes).unwrap_or(0);
+                    format!(
+                        " Container {} was using {}Ki, request is {}, has larger consumption of memory.",
+                        c.name,
+                        used / 1024,
+                        if request == 0 { "0".to_string() } else { format!("{}Ki", request / 1024) }
+                    )
+                })
+                .unwrap_or_default();
+            let message = format!(
+                "The node was low on resource: memory. Threshold quantity: 100Mi, available: {}Ki.{detail}",
+                available / 1024
+            );
+            let agent = &mut self.agents[node];
+            agent.event(
+                ctx,
+                crate::controllers::events::EventType::Warning,
+                "EvictionThresholdMet",
+                "Attempting to reclaim memory".into(),
+            );
+            let mut env = SyncEnv {
+                ctx: &mut *ctx,
+                model: self.model.as_mut(),
+                logs: &self.logs,
+                rng: &mut self.rng,
+                agent,
+                config_maps,
+            };
+            worker.evict(&mut env, pod, message);
+        }
     }
 
     fn write_statuses(&mut self, ctx: &mut Ctx<'_>, pods: &HashMap<&str, &Entry<Pod>>) {

@@ -12,9 +12,14 @@ use crate::controllers::{Ctx, api_time, quantity};
 use crate::store::Kind;
 
 /// Memory the kubelet keeps back from pods (the default hard eviction threshold).
-const EVICTION_RESERVE_BYTES: u64 = 100 << 20;
+pub const EVICTION_RESERVE_BYTES: u64 = 100 << 20;
 /// How often the kubelet posts its node status when nothing changed (`nodeStatusReportFrequency`).
 const REPORT_EVERY: SignedDuration = SignedDuration::from_secs(300);
+/// `evictionPressureTransitionPeriod`: how long memory must stay above the threshold before the
+/// MemoryPressure condition clears.
+const PRESSURE_TRANSITION: SignedDuration = SignedDuration::from_secs(300);
+/// The eviction manager's housekeeping interval: at most one eviction per interval.
+const EVICTION_INTERVAL: SignedDuration = SignedDuration::from_secs(10);
 
 /// A node the lab runs, as the topology describes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +53,11 @@ pub struct NodeAgent {
     /// Whether the kubelet has seen the node cordoned (it reports the change as an event).
     seen_unschedulable: Option<bool>,
     version: String,
+    /// Memory below the hard eviction threshold: since when it was last seen so.
+    pressure_seen: Option<Timestamp>,
+    /// The MemoryPressure condition as last posted.
+    reported_pressure: bool,
+    last_eviction: Option<Timestamp>,
 }
 
 fn hex(rng: &mut ChaCha8Rng, len: usize) -> String {
@@ -72,6 +82,9 @@ impl NodeAgent {
             boot_id: uuid_like(&hex(rng, 32)),
             seen_unschedulable: None,
             version: version.to_string(),
+            pressure_seen: None,
+            reported_pressure: false,
+            last_eviction: None,
         }
     }
 
@@ -113,7 +126,28 @@ impl NodeAgent {
         self.last_report = None;
     }
 
-    fn event(&self, ctx: &mut Ctx<'_>, kind: EventType, reason: &str, message: String) {
+    /// The node's memory available to pods, as the eviction manager measures it, against the hard
+    /// threshold. Returns whether a pod should be evicted now.
+    pub fn observe_memory(&mut self, used_bytes: u64, now: Timestamp) -> Option<u64> {
+        let available = self.config.memory_bytes.saturating_sub(used_bytes);
+        if available >= EVICTION_RESERVE_BYTES {
+            return None;
+        }
+        self.pressure_seen = Some(now);
+        if self.last_eviction.is_some_and(|at| now.duration_since(at) < EVICTION_INTERVAL) {
+            return None;
+        }
+        self.last_eviction = Some(now);
+        Some(available)
+    }
+
+    /// MemoryPressure holds from the first time memory ran short until it has been enough for the
+    /// transition period.
+    fn memory_pressure(&self, now: Timestamp) -> bool {
+        self.pressure_seen.is_some_and(|at| now.duration_since(at) < PRESSURE_TRANSITION)
+    }
+
+    pub fn event(&self, ctx: &mut Ctx<'_>, kind: EventType, reason: &str, message: String) {
         let source = Source::kubelet(self.name());
         ctx.events.record(ctx.store, ctx.now, &source, &Involved::node(self.name()), kind, reason, message);
     }
@@ -140,7 +174,7 @@ impl NodeAgent {
         })
     }
 
-    fn conditions(&self, now: &str, previous: Option<&Value>) -> Value {
+    fn conditions(&self, now: &str, pressure: bool, previous: Option<&Value>) -> Value {
         let since = |type_: &str, status: &str| {
             previous
                 .and_then(|p| p.as_array())
@@ -159,13 +193,23 @@ impl NodeAgent {
                 "message": message,
             })
         };
-        json!([
+        let memory = if pressure {
+            condition(
+                "MemoryPressure",
+                "True",
+                "KubeletHasInsufficientMemory",
+                "kubelet has insufficient memory available",
+            )
+        } else {
             condition(
                 "MemoryPressure",
                 "False",
                 "KubeletHasSufficientMemory",
-                "kubelet has sufficient memory available"
-            ),
+                "kubelet has sufficient memory available",
+            )
+        };
+        json!([
+            memory,
             condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
             condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
             condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
@@ -209,14 +253,22 @@ impl NodeAgent {
             .map(|c| c["status"] == "True")
             .unwrap_or(false);
         let due = self.last_report.is_none_or(|at| ctx.now.duration_since(at) >= REPORT_EVERY);
-        if !ready || due {
-            let conditions = self.conditions(&now, existing.value.pointer("/status/conditions"));
+        let pressure = self.memory_pressure(ctx.now);
+        let pressure_changed = pressure != self.reported_pressure;
+        if !ready || due || pressure_changed {
+            let conditions = self.conditions(&now, pressure, existing.value.pointer("/status/conditions"));
             let written = ctx.store.modify(Kind::Node, None, self.name(), |node| {
                 node["status"]["conditions"] = conditions;
                 Ok(())
             });
             if written.is_ok() {
                 self.last_report = Some(ctx.now);
+                self.reported_pressure = pressure;
+                if pressure_changed {
+                    let state = if pressure { "NodeHasInsufficientMemory" } else { "NodeHasSufficientMemory" };
+                    let message = format!("Node {} status is now: {state}", self.name());
+                    self.event(ctx, EventType::Normal, state, message);
+                }
                 if !ready {
                     let message = format!("Node {} status is now: NodeReady", self.name());
                     self.event(ctx, EventType::Normal, "NodeReady", message);
@@ -233,7 +285,9 @@ impl NodeAgent {
     }
 
     fn register(&mut self, ctx: &mut Ctx<'_>, existing: Option<&Value>, now: &str) {
-        let conditions = self.conditions(now, existing.and_then(|e| e.pointer("/status/conditions")));
+        let pressure = self.memory_pressure(ctx.now);
+        self.reported_pressure = pressure;
+        let conditions = self.conditions(now, pressure, existing.and_then(|e| e.pointer("/status/conditions")));
         let mut labels: serde_json::Map<String, Value> = [
             ("beta.kubernetes.io/arch", "amd64"),
             ("beta.kubernetes.io/os", "linux"),

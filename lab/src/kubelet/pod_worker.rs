@@ -59,6 +59,9 @@ pub struct PodWorker {
     pub containers: Vec<Container>,
     /// Every init container has completed.
     pub initialized: bool,
+    /// Evicted by the kubelet under node pressure: the message its status carries. Such a pod has
+    /// failed for good; its controller replaces it.
+    pub evicted: Option<String>,
     /// When the kubelet stopped the containers of this terminating pod.
     pub stopped_at: Option<Timestamp>,
     /// Condition transition times, kept while the status stays the same.
@@ -86,6 +89,7 @@ impl PodWorker {
                     init.chain(s.containers.iter().map(Container::new)).collect()
                 })
                 .unwrap_or_default(),
+            evicted: None,
             initialized: spec.is_none_or(|s| s.init_containers.as_ref().is_none_or(Vec::is_empty)),
             stopped_at: None,
             transitions: Default::default(),
@@ -101,7 +105,7 @@ impl PodWorker {
     /// Everything the pod status is made of: when it is unchanged, so is the status.
     pub fn fingerprint(&self) -> u64 {
         let mut hasher = DefaultHasher::new();
-        (self.stopped_at.is_some(), self.initialized).hash(&mut hasher);
+        (self.stopped_at.is_some(), self.initialized, &self.evicted).hash(&mut hasher);
         for container in &self.containers {
             container.name.hash(&mut hasher);
             container.image.hash(&mut hasher);
@@ -147,6 +151,9 @@ impl PodWorker {
 
     /// Whether an exited container with `exit_code` is restarted under the pod's restart policy.
     pub fn restarts(&self, exit_code: i32) -> bool {
+        if self.evicted.is_some() {
+            return false;
+        }
         match self.restart_policy.as_str() {
             "Never" => false,
             "OnFailure" => exit_code != 0,
@@ -173,6 +180,9 @@ impl PodWorker {
         let now = env.ctx.now;
         if let Some(deadline) = pod.typed.metadata.deletion_timestamp.as_ref() {
             return self.terminate(env, pod, deadline.0);
+        }
+        if self.evicted.is_some() {
+            return Next::Keep;
         }
         let init_count = self.containers.iter().filter(|c| c.init).count();
         if !self.initialized {
@@ -557,6 +567,38 @@ impl PodWorker {
             }
         }
         Next::Remove
+    }
+
+    /// Memory the pod's running app containers use beyond their requests (eviction ranks by it).
+    pub fn memory_over_request(&self, usage: &std::collections::HashMap<String, u64>) -> (bool, i64) {
+        let mut over = 0i64;
+        for container in self.containers.iter().filter(|c| c.is_running() && !c.init) {
+            let used = usage.get(&container.name).copied().unwrap_or(0);
+            let request = container.info.as_ref().and_then(|i| i.memory_request_bytes).unwrap_or(0);
+            over += used as i64 - request as i64;
+        }
+        (over > 0, over)
+    }
+
+    /// The kubelet evicts the pod to reclaim node memory: every container is killed and the pod fails
+    /// with reason `Evicted`.
+    pub fn evict(&mut self, env: &mut SyncEnv<'_, '_>, pod: &Entry<Pod>, message: String) {
+        let now = env.ctx.now;
+        for index in 0..self.containers.len() {
+            let Phase::Running { started_at, container_id } = self.containers[index].phase.clone() else { continue };
+            if !self.containers[index].init {
+                env.model.stop(&self.key(&self.containers[index].name), now, "Evicted");
+            }
+            let exit = Exit { code: 137, reason: "Error".into(), message: None };
+            self.containers[index].phase = Phase::Exited {
+                terminated: Terminated::from_exit(&exit, started_at, now, &container_id),
+                reported: true,
+            };
+        }
+        let source = Source::kubelet(&self.node);
+        let involved = Involved::of(crate::store::Kind::Pod, &pod.object);
+        env.ctx.events.record(env.ctx.store, now, &source, &involved, EventType::Warning, "Evicted", message.clone());
+        self.evicted = Some(message);
     }
 
     /// The machine went down: every process is gone (the kubelet reports it when it is back).

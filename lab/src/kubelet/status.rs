@@ -7,10 +7,6 @@ use super::container::Phase;
 use super::pod_worker::PodWorker;
 use crate::controllers::api_time;
 
-/// The condition types the kubelet owns; others (PodScheduled, DisruptionTarget) belong to the
-/// scheduler and controllers and are kept as they are.
-pub const KUBELET_CONDITIONS: [&str; 4] = ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady"];
-
 /// Condition statuses and when they last changed.
 #[derive(Debug, Default, Clone)]
 pub struct Transitions {
@@ -32,6 +28,9 @@ impl Transitions {
 /// `getPhase`: Pending while a container has never run, Running while any runs or will restart,
 /// Succeeded/Failed once all have ended for good.
 pub fn phase(worker: &PodWorker) -> &'static str {
+    if worker.evicted.is_some() {
+        return "Failed";
+    }
     let (mut running, mut waiting, mut stopped, mut succeeded) = (0, 0, 0, 0);
     for container in worker.containers.iter().filter(|c| !c.init) {
         match &container.phase {
@@ -135,6 +134,21 @@ pub fn build(worker: &mut PodWorker, host_ip: &str, now: Timestamp) -> Map<Strin
     status.insert("podIP".into(), json!(worker.ip));
     status.insert("podIPs".into(), json!([{"ip": worker.ip}]));
     status.insert("startTime".into(), json!(api_time(worker.start_time)));
+    if let Some(message) = &worker.evicted {
+        status.insert("reason".into(), json!("Evicted"));
+        status.insert("message".into(), json!(message));
+        let since = worker.transitions.observe("DisruptionTarget", true, now);
+        if let Some(Value::Array(conditions)) = status.get_mut("conditions") {
+            conditions.push(json!({
+                "type": "DisruptionTarget",
+                "status": "True",
+                "lastProbeTime": null,
+                "lastTransitionTime": api_time(since),
+                "reason": "TerminationByKubelet",
+                "message": message,
+            }));
+        }
+    }
     if !init_statuses.is_empty() {
         status.insert("initContainerStatuses".into(), Value::Array(init_statuses));
     }
@@ -156,18 +170,24 @@ pub fn up_to_date(current: &Value, fields: &Map<String, Value>) -> bool {
     })
 }
 
-/// Writes `fields` into the stored pod's status, keeping conditions the kubelet does not own.
+/// Writes `fields` into the stored pod's status: its conditions replace those of the same types, and
+/// the others (PodScheduled from the scheduler, DisruptionTarget from the taint manager) stay.
 pub fn merge(pod: &mut Value, fields: Map<String, Value>) {
     if !pod.get("status").is_some_and(Value::is_object) {
         pod["status"] = json!({});
     }
     let status = pod["status"].as_object_mut().expect("just made an object");
+    let written: Vec<String> = fields
+        .get("conditions")
+        .and_then(Value::as_array)
+        .map(|c| c.iter().filter_map(|c| c.get("type").and_then(Value::as_str).map(str::to_string)).collect())
+        .unwrap_or_default();
     let others: Vec<Value> = status
         .get("conditions")
         .and_then(Value::as_array)
         .map(|c| {
             c.iter()
-                .filter(|c| !KUBELET_CONDITIONS.contains(&c.get("type").and_then(Value::as_str).unwrap_or_default()))
+                .filter(|c| !written.iter().any(|w| Some(w.as_str()) == c.get("type").and_then(Value::as_str)))
                 .cloned()
                 .collect()
         })
