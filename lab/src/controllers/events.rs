@@ -78,7 +78,8 @@ impl Involved {
         Self { field_path: Some(format!("spec.containers{{{container}}}")), ..Self::of(Kind::Pod, pod) }
     }
 
-    /// A node as the kubelet and node controller name it in events (uid = node name, as they do).
+    /// A node as the kubelet names it in its events (uid = node name, as kubelets do; the node
+    /// controller uses the node's real uid, see [`Involved::of`]).
     pub fn node(name: &str) -> Self {
         Self {
             kind: "Node",

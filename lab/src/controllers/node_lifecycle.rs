@@ -90,7 +90,7 @@ impl NodeLifecycleController {
                     ctx.store,
                     ctx.now,
                     &NODE_CONTROLLER,
-                    &Involved::node(node.name()),
+                    &Involved::of(Kind::Node, &node.object),
                     EventType::Normal,
                     "RegisteredNode",
                     message,
@@ -191,7 +191,7 @@ fn mark_unknown(ctx: &mut Ctx<'_>, node: &Entry<Node>) {
     });
     if written.is_ok() {
         let message = format!("Node {} status is now: NodeNotReady", node.name());
-        let involved = Involved::node(node.name());
+        let involved = Involved::of(Kind::Node, &node.object);
         ctx.events.record(ctx.store, ctx.now, &NODE_CONTROLLER, &involved, EventType::Normal, "NodeNotReady", message);
     }
 }
