@@ -143,7 +143,9 @@ impl NodeLifecycleController {
 
     fn collect_orphans(&mut self, ctx: &mut Ctx<'_>, by_node: &HashMap<&str, Vec<&Entry<Pod>>>, live: &BTreeSet<&str>) {
         let mut seen = HashMap::new();
-        for (node, pods) in by_node {
+        let mut nodes: Vec<(&&str, &Vec<&Entry<Pod>>)> = by_node.iter().collect();
+        nodes.sort_by_key(|(node, _)| **node);
+        for (node, pods) in nodes {
             if live.contains(node) {
                 continue;
             }

@@ -184,7 +184,10 @@ impl Kubelet {
             }
         }
         // Pods that are gone (deleted, or force-deleted while the node was down).
-        let gone: Vec<String> = self.workers.keys().filter(|uid| !by_uid.contains_key(uid.as_str())).cloned().collect();
+        // In a stable order: the model sees these stops in it.
+        let mut gone: Vec<String> =
+            self.workers.keys().filter(|uid| !by_uid.contains_key(uid.as_str())).cloned().collect();
+        gone.sort();
         for uid in gone {
             self.forget(&uid, ctx.now);
         }
@@ -216,7 +219,10 @@ impl Kubelet {
                         continue;
                     }
                     self.agents[index].shut_down();
-                    for worker in self.workers.values_mut().filter(|w| w.node == node) {
+                    let mut on_node: Vec<&mut PodWorker> =
+                        self.workers.values_mut().filter(|w| w.node == node).collect();
+                    on_node.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+                    for worker in on_node {
                         worker.lose_processes(self.model.as_mut(), now);
                     }
                 }
