@@ -29,6 +29,14 @@ pub enum AuditKind {
     Notified,
     Remembered,
     IncidentClosed,
+    /// medic restarted and picked the incident up where it was.
+    Resumed,
+    /// A model was asked about an incident: what it proposed, what was used and what was discarded.
+    ModelConsulted,
+    /// The reasoning backend is too slow or failing: every write is suspended.
+    WatchtowerEngaged,
+    /// The reasoning backend recovered: writes resume.
+    WatchtowerReleased,
 }
 
 impl AuditKind {
@@ -55,6 +63,10 @@ impl AuditKind {
             AuditKind::Notified => "notified",
             AuditKind::Remembered => "remembered",
             AuditKind::IncidentClosed => "incident-closed",
+            AuditKind::Resumed => "resumed",
+            AuditKind::ModelConsulted => "model-consulted",
+            AuditKind::WatchtowerEngaged => "watchtower-engaged",
+            AuditKind::WatchtowerReleased => "watchtower-released",
         }
     }
 }

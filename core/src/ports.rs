@@ -90,3 +90,10 @@ impl Clock for SystemClock {
         Timestamp::now()
     }
 }
+
+/// Whether medic may write to the cluster at all right now: the watchtower suspends every write while the
+/// reasoning backend is too slow or failing, and the executor asks before it runs a plan.
+pub trait WriteGate: Send + Sync + std::fmt::Debug {
+    /// Why writes are suspended, or `None` when they may go ahead.
+    fn suspended(&self) -> Option<String>;
+}

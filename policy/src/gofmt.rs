@@ -129,7 +129,7 @@ fn sprint_into(v: &Value, out: &mut String) {
         }
         Value::Object(map) => {
             out.push_str("map[");
-            for (i, (k, item)) in map.iter().enumerate() {
+            for (i, (k, item)) in sorted_entries(map).into_iter().enumerate() {
                 if i > 0 {
                     out.push(' ');
                 }
@@ -140,6 +140,14 @@ fn sprint_into(v: &Value, out: &mut String) {
             out.push(']');
         }
     }
+}
+
+/// Go prints and marshals maps in key order; serde_json's map keeps insertion order when another crate in
+/// the build turns on its `preserve_order` feature, so the order is imposed here.
+fn sorted_entries(map: &serde_json::Map<String, Value>) -> Vec<(&String, &Value)> {
+    let mut entries: Vec<_> = map.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    entries
 }
 
 /// `json.Marshal(v)` with Go's defaults: sorted keys, HTML-safe escaping, float64 numbers.
@@ -195,7 +203,7 @@ fn json_into(v: &Value, out: &mut String) {
         }
         Value::Object(map) => {
             out.push('{');
-            for (i, (k, item)) in map.iter().enumerate() {
+            for (i, (k, item)) in sorted_entries(map).into_iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }

@@ -213,11 +213,16 @@ pub fn call(name: &str, args: Vec<Arg>) -> JpResult<Value> {
         }
         "keys" => {
             arity(name, a, 1, Some(1))?;
-            Ok(Value::Array(object(name, a, 0)?.keys().map(|k| Value::String(k.clone())).collect()))
+            // Key order, whatever order serde_json's map keeps (its `preserve_order` feature may be on).
+            let mut keys: Vec<Value> = object(name, a, 0)?.keys().map(|k| Value::String(k.clone())).collect();
+            keys.sort_unstable_by(|x, y| x.as_str().cmp(&y.as_str()));
+            Ok(Value::Array(keys))
         }
         "values" => {
             arity(name, a, 1, Some(1))?;
-            Ok(Value::Array(object(name, a, 0)?.values().cloned().collect()))
+            let mut entries: Vec<_> = object(name, a, 0)?.iter().collect();
+            entries.sort_unstable_by(|x, y| x.0.cmp(y.0));
+            Ok(Value::Array(entries.into_iter().map(|(_, v)| v.clone()).collect()))
         }
         "length" => {
             arity(name, a, 1, Some(1))?;
