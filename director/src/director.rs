@@ -8,13 +8,13 @@ use medic_core::messages::{
     AlertResolved, Diagnose, Execute, IncidentEvent, IncidentMemory, Investigate, Notify, PlanVerdict, Recall, Remember,
 };
 use medic_core::{
-    AuditEntry, AuditKind, ExecutionOutcome, ExecutionReport, FindingReport, IncidentContext, IncidentUid, ObjectRef,
-    Plan, PlanId,
+    ActionSpec, AuditEntry, AuditKind, ExecutionOutcome, ExecutionReport, FindingReport, IncidentContext, IncidentUid,
+    Mode, ModesConfig, ObjectRef, Plan, PlanId, Risk,
 };
 use medic_playbooks::Catalog;
 use medic_store::{Diagnosis, IncidentStatus, Store};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::{Instrument, info, warn};
@@ -110,6 +110,8 @@ struct Fix {
 
 struct Shared {
     config: DirectorConfig,
+    /// How far medic may go in each namespace.
+    modes: ModesConfig,
     links: DirectorLinks,
     catalog: Arc<Catalog>,
     store: Store,
@@ -127,6 +129,7 @@ impl Director {
         Self {
             shared: Arc::new(Shared {
                 config,
+                modes: ModesConfig::default(),
                 links,
                 catalog,
                 store,
@@ -137,8 +140,38 @@ impl Director {
     }
 }
 
+impl Director {
+    /// The mode of each namespace (act everywhere unless given). Call before the actor starts.
+    pub fn with_modes(mut self, modes: ModesConfig) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.modes = modes;
+        }
+        self
+    }
+}
+
+/// medic restarted while an incident was in flight: see it through from where it was.
+#[derive(Debug, Clone, actix::Message)]
+#[rtype(result = "()")]
+pub enum Resume {
+    /// Its plan had started: execute it again; the Executor's journal skips the steps already applied and
+    /// verification takes over.
+    Plan { plan: Box<Plan>, approved_by: Option<String> },
+    /// It cannot be resumed (its plan is lost): hand it to a human.
+    Escalate { incident: IncidentUid, reason: String },
+}
+
 impl Actor for Director {
     type Context = Context<Self>;
+}
+
+impl Handler<Resume> for Director {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, msg: Resume, _ctx: &mut Self::Context) -> Self::Result {
+        let shared = self.shared.clone();
+        Box::pin(async move { shared.resume(msg).await })
+    }
 }
 
 impl Handler<Diagnose> for Director {
@@ -273,13 +306,16 @@ impl Shared {
             Decision::Escalate { reason } => self.escalate(incident, reason.clone(), Some(record.clone())).await,
             Decision::Act { plan } => {
                 let plan = Arc::new(plan.clone());
+                let (mode, namespace) = self.mode_of(&plan, &context);
+                if mode == Mode::Observe {
+                    return self.observe(&plan, namespace, record).await;
+                }
                 if let Some(leader) = self.hold_or_follow(&plan) {
                     return self.follow(&plan, leader).await;
                 }
-                if plan.requires_approval || self.config.always_require_approval {
-                    self.await_approval(plan, context, record).await;
-                } else {
-                    self.clone().execute(plan, context, record, None).await;
+                match self.approval_reason(&plan, mode, namespace) {
+                    Some(reason) => self.await_approval(plan, context, record, reason).await,
+                    None => self.clone().execute(plan, context, record, None).await,
                 }
             }
         }
@@ -349,6 +385,30 @@ impl Shared {
         }
     }
 
+    async fn resume(self: Arc<Self>, msg: Resume) {
+        match msg {
+            Resume::Escalate { incident, reason } => {
+                let summary = format!("resumed after a restart: {reason}");
+                self.audit(AuditEntry::new(incident, AuditKind::Resumed, ACTOR, summary)).await;
+                self.escalate(incident, reason, None).await;
+            }
+            Resume::Plan { plan, approved_by } => {
+                let plan = Arc::new(*plan);
+                let incident = plan.incident;
+                let span = tracing::info_span!("resume", incident = %incident, plan = %plan.id);
+                let summary = format!("resumed after a restart: plan {} ({}) is seen through", plan.id, plan.playbook);
+                self.audit(AuditEntry::new(incident, AuditKind::Resumed, ACTOR, summary).with_detail(&*plan)).await;
+                if let Some(leader) = self.hold_or_follow(&plan) {
+                    return self.follow(&plan, leader).instrument(span).await;
+                }
+                // The context and the findings died with the process: nothing to remember or credit.
+                let context = Arc::new(IncidentContext::default());
+                let record = empty_record(incident, "resumed after a restart");
+                self.execute(plan, context, record, approved_by).instrument(span).await;
+            }
+        }
+    }
+
     async fn escalate(&self, incident: IncidentUid, reason: String, record: Option<DecisionRecord>) {
         let mut entry = AuditEntry::new(incident, AuditKind::Escalated, ACTOR, format!("escalated: {reason}"));
         if let Some(r) = &record {
@@ -359,7 +419,54 @@ impl Shared {
         self.notify(incident, IncidentEvent::Escalated { reason, record: record.map(Box::new) }).await;
     }
 
-    async fn await_approval(&self, plan: Arc<Plan>, context: Arc<IncidentContext>, record: DecisionRecord) {
+    /// The namespaces a plan changes — its steps', its target's, and for a node step those of the pods on
+    /// the node as the context saw them — and the strictest mode among them, with the namespace imposing it.
+    fn mode_of(&self, plan: &Plan, context: &IncidentContext) -> (Mode, Option<String>) {
+        let mut namespaces: BTreeSet<&str> = plan.target.namespace.as_deref().into_iter().collect();
+        for step in &plan.steps {
+            match step {
+                ActionSpec::Cordon { node, .. } | ActionSpec::Drain { node } => namespaces.extend(
+                    context.pods.iter().filter(|p| p.node.as_deref() == Some(node)).map(|p| p.namespace.as_str()),
+                ),
+                _ => namespaces.extend(step.namespace()),
+            }
+        }
+        let (mode, by) = self.modes.strictest(namespaces);
+        (mode, by.map(str::to_string))
+    }
+
+    /// Why the plan must wait for a human, if it must.
+    fn approval_reason(&self, plan: &Plan, mode: Mode, namespace: Option<String>) -> Option<String> {
+        if mode == Mode::Propose {
+            let whose = namespace.map_or_else(|| "the default mode".into(), |ns| format!("namespace {ns}"));
+            Some(format!("{whose} is in propose mode"))
+        } else if plan.risk == Risk::High {
+            Some(format!("playbook {} is high-risk", plan.playbook))
+        } else if plan.requires_approval {
+            Some(format!("playbook {} asks for approval", plan.playbook))
+        } else {
+            self.config.always_require_approval.then(|| "every plan needs approval ([director])".to_string())
+        }
+    }
+
+    /// Observe mode: record and tell what medic would have done, write nothing, leave it to a human.
+    async fn observe(&self, plan: &Plan, namespace: Option<String>, record: DecisionRecord) {
+        let incident = plan.incident;
+        let whose = namespace.map_or_else(|| "the default mode".into(), |ns| format!("namespace {ns}"));
+        let steps = plan.steps.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+        let summary = format!("{whose} is in observe mode: medic would have run {} ({steps})", plan.playbook);
+        self.audit(AuditEntry::new(incident, AuditKind::Decision, ACTOR, summary).with_detail(plan)).await;
+        let reason = format!("{whose} is in observe mode; nothing was written. The plan medic would have run: {steps}");
+        self.escalate(incident, reason, Some(record)).await;
+    }
+
+    async fn await_approval(
+        &self,
+        plan: Arc<Plan>,
+        context: Arc<IncidentContext>,
+        record: DecisionRecord,
+        reason: String,
+    ) {
         let incident = plan.incident;
         if let Err(e) = self.store.save_plan(&plan).await {
             warn!(error = %e, "could not save the plan for approval");
@@ -368,7 +475,7 @@ impl Shared {
                 .await;
         }
         let steps = plan.steps.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
-        let summary = format!("plan {} waits for approval: {steps}", plan.id);
+        let summary = format!("plan {} waits for approval ({reason}): {steps}", plan.id);
         self.audit(AuditEntry::new(incident, AuditKind::ApprovalRequested, ACTOR, summary).with_detail(&*plan)).await;
         self.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(plan.id, Pending { context, record });
         self.status(incident, IncidentStatus::AwaitingApproval).await;
@@ -392,7 +499,7 @@ impl Shared {
         let (context, record) = match pending {
             Some(p) => (p.context, p.record),
             // Approved after a restart: the plan is all that survived; the Executor re-reads the cluster.
-            None => (Arc::new(IncidentContext::default()), empty_record(incident)),
+            None => (Arc::new(IncidentContext::default()), empty_record(incident, "approved after a restart")),
         };
         let span = tracing::info_span!("execute", incident = %incident);
         actix::spawn(async move { self.execute(plan, context, record, Some(msg.by)).await }.instrument(span));
@@ -502,7 +609,9 @@ impl Shared {
                     }
                 }
             }
-            if let Some(remember) = &self.links.remember {
+            // A plan resumed after a restart has lost the context its memory would be about.
+            let resumed = record.ranked.is_empty() && context.pods.is_empty();
+            if let Some(remember) = self.links.remember.as_ref().filter(|_| !resumed) {
                 let memory = IncidentMemory {
                     incident,
                     context,
@@ -572,10 +681,10 @@ impl Shared {
     }
 }
 
-fn empty_record(incident: IncidentUid) -> DecisionRecord {
+fn empty_record(incident: IncidentUid, reason: &str) -> DecisionRecord {
     DecisionRecord {
         incident,
-        decision: Decision::Escalate { reason: "approved after a restart".into() },
+        decision: Decision::Escalate { reason: reason.into() },
         ranked: Vec::new(),
         recalled: Vec::new(),
         missing: Vec::new(),

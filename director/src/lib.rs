@@ -14,5 +14,5 @@ pub mod error;
 mod decide_tests;
 
 pub use decide::{DecisionInput, Thresholds, decide, track_record_weight};
-pub use director::{Director, DirectorConfig, DirectorLinks, decision_summary};
+pub use director::{Director, DirectorConfig, DirectorLinks, Resume, decision_summary};
 pub use error::{Error, Result};

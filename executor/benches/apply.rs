@@ -1,5 +1,6 @@
 //! How long the Executor takes from `Execute` to the first step applied, against the lab's API server
-//! on loopback through kube-rs: guard facts, the server-side dry run, the policy gate and the write.
+//! on loopback through kube-rs: guard facts and the ledger, the server-side dry run, the policy gate, the
+//! journaled intent and the write.
 //! Prints p50/p99 over alternating scale plans (each a real change). Run: `cargo bench -p medic-executor`.
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -48,16 +49,21 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 async fn measure(lab: &Lab, client: kube::Client, policy: Option<Arc<dyn PolicyGate>>, runs: usize) -> Vec<Duration> {
-    let config = ExecutorConfig::default();
+    // Hundreds of plans in one namespace: lift the rate limit, which would otherwise (rightly) stop them.
+    let config = ExecutorConfig { max_actions_per_namespace_per_hour: u32::MAX, ..ExecutorConfig::default() };
     let first = FirstApplied::default();
+    // The journal and the guard's ledger on a real SQLite file, fsynced per commit as in production.
+    let dir = tempfile::tempdir().unwrap();
+    let store = medic_store::StoreConfig::new(dir.path().join("medic.db")).build().unwrap();
     let runner = Runner {
         api: KubeApi::new(client.clone(), "medic"),
         reader: Arc::new(KubeClusterRead::new(client)),
         audit: Arc::new(first.clone()),
         clock: Arc::new(LabTime(lab.clock())),
-        guard: Guard::from_config(&config),
+        guard: Guard::from_config(&config, &medic_core::ModesConfig::default()),
         policy,
         config,
+        store,
     };
     let mut latencies = Vec::with_capacity(runs);
     for i in 0..runs {

@@ -31,6 +31,19 @@ pub struct ExecutorConfig {
     pub remembered_plans: usize,
     /// Folders of Kyverno policies every write is validated against (empty: no policy gate).
     pub policy_dirs: Vec<PathBuf>,
+    /// Kinds medic never deletes or evicts, whatever a plan says.
+    pub never_delete_kinds: Vec<String>,
+    /// The most pods one step may delete, evict, replace, create or isolate.
+    pub max_pods_per_action: u32,
+    /// The most pods all the plans of one incident may touch together.
+    pub max_pods_per_incident: u32,
+    /// The most steps medic starts in one namespace in any hour.
+    pub max_actions_per_namespace_per_hour: u32,
+    /// Failed verifications in a row that open a namespace's circuit breaker (medic stops acting there).
+    pub breaker_failures: u32,
+    /// How long an open breaker stays open after its last failure, in the clock's seconds; then it lets
+    /// plans through again (half-open) until the next verification closes it or opens it again.
+    pub breaker_cooldown_secs: u64,
 }
 
 impl Default for ExecutorConfig {
@@ -47,6 +60,14 @@ impl Default for ExecutorConfig {
             drain_timeout_secs: 300.0,
             remembered_plans: 1024,
             policy_dirs: Vec::new(),
+            never_delete_kinds: ["Namespace", "PersistentVolumeClaim", "Node", "CustomResourceDefinition"]
+                .map(String::from)
+                .to_vec(),
+            max_pods_per_action: 25,
+            max_pods_per_incident: 50,
+            max_actions_per_namespace_per_hour: 10,
+            breaker_failures: 3,
+            breaker_cooldown_secs: 1800,
         }
     }
 }
@@ -75,6 +96,19 @@ impl ExecutorConfig {
         if self.ignore_label.is_empty() {
             return bad("ignore_label must not be empty");
         }
+        for (name, v) in [
+            ("max_pods_per_action", self.max_pods_per_action),
+            ("max_pods_per_incident", self.max_pods_per_incident),
+            ("max_actions_per_namespace_per_hour", self.max_actions_per_namespace_per_hour),
+            ("breaker_failures", self.breaker_failures),
+        ] {
+            if v == 0 {
+                return Err(Error::Config(format!("{name} must be at least 1 (0 would forbid every action)")));
+            }
+        }
+        if self.max_pods_per_incident < self.max_pods_per_action {
+            return bad("max_pods_per_incident must not be below max_pods_per_action");
+        }
         Ok(())
     }
 }
@@ -91,6 +125,9 @@ mod tests {
             (ExecutorConfig { max_replicas: 0, ..Default::default() }, "max_replicas"),
             (ExecutorConfig { poll_interval_secs: 0.0, ..Default::default() }, "poll_interval_secs"),
             (ExecutorConfig { field_manager: String::new(), ..Default::default() }, "field_manager"),
+            (ExecutorConfig { max_actions_per_namespace_per_hour: 0, ..Default::default() }, "max_actions_per"),
+            (ExecutorConfig { breaker_failures: 0, ..Default::default() }, "breaker_failures"),
+            (ExecutorConfig { max_pods_per_incident: 5, ..Default::default() }, "max_pods_per_incident"),
         ];
         for (config, field) in cases {
             let err = config.validate().unwrap_err().to_string();

@@ -26,6 +26,9 @@ pub enum Error {
     Policy(String),
     #[error("reading the cluster: {0}")]
     Read(#[from] medic_core::Error),
+    /// The journal or the guard's ledger could not be read or written.
+    #[error("the store: {0}")]
+    Store(#[from] medic_store::Error),
 }
 
 impl Error {
@@ -49,6 +52,7 @@ impl Error {
             Error::DrainIncomplete { .. } => "drain_incomplete",
             Error::Policy(_) => "policy",
             Error::Read(_) => "read",
+            Error::Store(_) => "store",
         }
     }
 }

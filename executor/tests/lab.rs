@@ -12,6 +12,7 @@ use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use medic_collector::KubeClusterRead;
+use medic_core::ModesConfig;
 use medic_core::execution::{ExecutionOutcome, ExecutionReport};
 use medic_core::messages::Execute;
 use medic_core::ports::{Clock, ClusterRead};
@@ -25,7 +26,7 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use support::MemoryAudit;
+use support::{MemoryAudit, TempStore};
 
 const NS: &str = "shop";
 
@@ -47,6 +48,7 @@ struct Cluster {
     client: Client,
     reader: Arc<KubeClusterRead>,
     audit: MemoryAudit,
+    store: TempStore,
 }
 
 impl Cluster {
@@ -56,7 +58,7 @@ impl Cluster {
         let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
         let client = Client::try_from(config)?;
         let reader = Arc::new(KubeClusterRead::new(client.clone()));
-        let cluster = Cluster { lab, client, reader, audit: MemoryAudit::default() };
+        let cluster = Cluster { lab, client, reader, audit: MemoryAudit::default(), store: TempStore::new() };
         cluster.settled().await?;
         Ok(cluster)
     }
@@ -68,9 +70,10 @@ impl Cluster {
             reader: self.reader.clone(),
             audit: Arc::new(self.audit.clone()),
             clock: Arc::new(LabTime(self.lab.clock())),
-            guard: Guard::from_config(&config),
+            guard: Guard::from_config(&config, &ModesConfig::default()),
             policy,
             config,
+            store: self.store.store.clone(),
         }
     }
 

@@ -3,166 +3,42 @@
 //! actor's answers to redelivered and conflicting plans.
 mod support;
 
-use medic_core::context::{
-    ContainerState, ContainerStatusSnapshot, NodeSnapshot, PodSnapshot, RolloutSnapshot, WorkloadSnapshot,
-};
+use medic_core::context::NodeSnapshot;
 use medic_core::execution::ExecutionOutcome;
 use medic_core::messages::Execute;
-use medic_core::{
-    ActionSpec, IncidentContext, IncidentUid, ObjectRef, Plan, PlanId, Risk, RootCauseClass, VerifyCheck, VerifySpec,
-};
+use medic_core::{ActionSpec, IncidentContext, ModesConfig, Plan, VerifyCheck};
 use medic_executor::actions::Written;
 use medic_executor::{Executor, ExecutorConfig, Guard, KubeApi, PolicyGate, PolicyVerdict, Runner};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::{MemoryAudit, Responder, Seen, Snapshots, TickClock, mock_client, objects_responder};
-
-const DEPLOY: &str = "/apis/apps/v1/namespaces/shop/deployments/cart";
-
-fn deployment_object(replicas: i64, memory: &str) -> Value {
-    json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "cart", "namespace": "shop", "uid": "uid-cart", "annotations": {"deployment.kubernetes.io/revision": "3"}},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "cart"}},
-            "template": {"metadata": {"labels": {"app": "cart"}},
-                "spec": {"containers": [{"name": "app", "image": "shop/cart:3", "resources": {"limits": {"memory": memory}}}]}}}
-    })
-}
-
-fn workload(available: i32) -> WorkloadSnapshot {
-    WorkloadSnapshot {
-        workload: ObjectRef::deployment("shop", "cart"),
-        labels: BTreeMap::new(),
-        selector: BTreeMap::from([("app".into(), "cart".into())]),
-        replicas_desired: 2,
-        replicas_ready: available,
-        replicas_available: available,
-        replicas_updated: 2,
-        generation: 4,
-        observed_generation: 4,
-        revision: Some(3),
-        conditions: Vec::new(),
-        containers: Vec::new(),
-        annotations: BTreeMap::new(),
-    }
-}
-
-fn pod(name: &str, restarts: i32, waiting: Option<&str>) -> PodSnapshot {
-    PodSnapshot {
-        namespace: "shop".into(),
-        name: name.into(),
-        labels: BTreeMap::from([("app".into(), "cart".into())]),
-        owner: Some(ObjectRef::deployment("shop", "cart")),
-        replica_set: Some("cart-h3".into()),
-        node: Some("node-1".into()),
-        phase: "Running".into(),
-        reason: None,
-        message: None,
-        ready: waiting.is_none(),
-        created_at: None,
-        deleting: false,
-        pod_ip: None,
-        conditions: Vec::new(),
-        containers: vec![ContainerStatusSnapshot {
-            name: "app".into(),
-            image: "shop/cart:3".into(),
-            ready: waiting.is_none(),
-            restart_count: restarts,
-            state: match waiting {
-                Some(r) => ContainerState::Waiting { reason: Some(r.into()), message: None },
-                None => ContainerState::Running { started_at: None },
-            },
-            last_state: None,
-            requests: BTreeMap::new(),
-            limits: BTreeMap::new(),
-        }],
-    }
-}
-
-fn rollout() -> RolloutSnapshot {
-    RolloutSnapshot {
-        deployment: ObjectRef::deployment("shop", "cart"),
-        revision: 3,
-        replica_set: "cart-h3".into(),
-        created_at: None,
-        images: Vec::new(),
-        replicas: 2,
-        ready_replicas: 2,
-        template_hash: None,
-        change_cause: None,
-        limits: BTreeMap::new(),
-        env: BTreeMap::new(),
-    }
-}
-
-fn healthy() -> Snapshots {
-    let s = Snapshots::default();
-    *s.deployments.lock().unwrap() = vec![workload(2)];
-    *s.pods.lock().unwrap() = vec![pod("cart-h3-a", 0, None), pod("cart-h3-b", 0, None)];
-    *s.rollouts.lock().unwrap() = vec![rollout()];
-    s
-}
-
-fn crashing() -> Snapshots {
-    let s = healthy();
-    *s.deployments.lock().unwrap() = vec![workload(1)];
-    s.pods.lock().unwrap()[1] = pod("cart-h3-b", 4, Some("CrashLoopBackOff"));
-    s
-}
-
-fn raise_memory() -> ActionSpec {
-    ActionSpec::PatchResources {
-        namespace: "shop".into(),
-        deployment: "cart".into(),
-        container: "app".into(),
-        requests: BTreeMap::new(),
-        limits: BTreeMap::from([("memory".into(), "512Mi".into())]),
-    }
-}
-
-fn plan(steps: Vec<ActionSpec>) -> Plan {
-    Plan {
-        id: PlanId::new(),
-        incident: IncidentUid::new(),
-        class: RootCauseClass::OomMemoryLimit,
-        target: ObjectRef::deployment("shop", "cart"),
-        playbook: "oom-memory-limit".into(),
-        playbook_version: "1.0.0".into(),
-        steps,
-        verify: VerifySpec {
-            checks: vec![VerifyCheck::WorkloadHealthy { namespace: "shop".into(), deployment: "cart".into() }],
-            timeout_secs: 30,
-            stable_secs: 10,
-        },
-        rollback_on_failure: true,
-        risk: Risk::Medium,
-        requires_approval: false,
-        rationale: String::new(),
-    }
-}
+use support::fixtures::{DEPLOY, crashing, deployment_object, healthy, plan, raise_memory};
+use support::{MemoryAudit, Responder, Seen, Snapshots, TempStore, TickClock, mock_client, objects_responder};
 
 struct Harness {
     runner: Runner,
     log: Arc<Mutex<Vec<Seen>>>,
     audit: MemoryAudit,
+    _store: TempStore,
 }
 
 fn harness(responder: Responder, reader: Snapshots, policy: Option<Arc<dyn PolicyGate>>) -> Harness {
     let (client, log) = mock_client(responder);
     let audit = MemoryAudit::default();
     let config = ExecutorConfig::default();
+    let store = TempStore::new();
     let runner = Runner {
         api: KubeApi::new(client, "medic"),
         reader: Arc::new(reader),
         audit: Arc::new(audit.clone()),
         clock: Arc::new(TickClock::starting_at("2001-01-01T00:00:00Z", Duration::from_secs(1))),
-        guard: Guard::from_config(&config),
+        guard: Guard::from_config(&config, &ModesConfig::default()),
         policy,
         config,
+        store: store.store.clone(),
     };
-    Harness { runner, log, audit }
+    Harness { runner, log, audit, _store: store }
 }
 
 fn objects(entries: &[(&str, Value)]) -> Responder {

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::api::{ApiServer, ApiState};
 use crate::app::Topology;
-use crate::app::model::AppModel;
+use crate::app::model::{AppHandle, AppModel};
 use crate::clock::LabClock;
 use crate::error::{Error, Result};
 use crate::faults::engine::FaultEngine;
@@ -52,6 +52,7 @@ pub struct Lab {
     store: Arc<Store>,
     logs: Arc<LogStore>,
     topology: Arc<Topology>,
+    app: AppHandle,
     sim: Option<SimHandle>,
     server: Option<ApiServer>,
     url: String,
@@ -93,6 +94,7 @@ impl Lab {
         }
         let model = AppModel::new(topology.clone(), store.clone(), logs.clone(), config.seed);
         let app = model.handle();
+        let model_app = app.clone();
         let mut hooks: Vec<Box<dyn TickHook>> =
             vec![Box::new(NodeLeases::default()), Box::new(FaultEngine::new(app.clone(), config.seed))];
         if let Some(webhook) = &config.alert_webhook {
@@ -105,6 +107,7 @@ impl Lab {
         let metrics_store = store.clone();
         state.metrics = Some(Arc::new(move || crate::metrics::render(&metrics_store, &app)));
         let server = ApiServer::start(state, config.port)?;
+        let app = model_app;
         let url = server.url().to_string();
         let (kubeconfig, scratch) = match &config.kubeconfig {
             Some(path) => (path.clone(), None),
@@ -116,7 +119,7 @@ impl Lab {
         };
         crate::kubeconfig::write(&kubeconfig, &url, None)?;
         tracing::info!(%url, kubeconfig = %kubeconfig.display(), "lab API server listening");
-        Ok(Lab { clock, store, logs, topology, sim: Some(sim), server: Some(server), url, kubeconfig, scratch })
+        Ok(Lab { clock, store, logs, topology, app, sim: Some(sim), server: Some(server), url, kubeconfig, scratch })
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -142,6 +145,12 @@ impl Lab {
 
     pub fn topology(&self) -> &Topology {
         &self.topology
+    }
+
+    /// The application model's state (request flow, processes), as a harness measuring the app's health
+    /// reads it.
+    pub fn app(&self) -> AppHandle {
+        self.app.clone()
     }
 
     /// Create or update each YAML document, as `kubectl apply` would; one line per object in

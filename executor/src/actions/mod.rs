@@ -84,8 +84,9 @@ impl Written {
     }
 }
 
-/// How to undo an applied action.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// How to undo an applied action. Serialisable: the audit record of the applied step keeps it, so a plan
+/// resumed after a restart can still roll back what was applied before.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Undo {
     /// Writes that restore what the action changed, applied in order.
     pub restore: Vec<Restore>,

@@ -8,7 +8,8 @@ use super::patch_resources::{ResourceValues, resources_patch};
 use crate::api::{Calls, PatchType, paths};
 use crate::error::Result;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "restore", rename_all = "kebab-case")]
 pub enum Restore {
     /// Put back a container's previous resource values (`None`: remove the value).
     Resources {

@@ -3,6 +3,8 @@
 //! object map, plus clocks, an audit sink and a `ClusterRead` over plain snapshots.
 #![allow(dead_code)]
 
+pub mod fixtures;
+
 use async_trait::async_trait;
 use http::{Request, Response};
 use jiff::Timestamp;
@@ -386,5 +388,19 @@ impl ClusterRead for Snapshots {
     }
     async fn network_policies(&self, namespace: &str) -> medic_core::Result<Vec<NetworkPolicySnapshot>> {
         Ok(self.policies.lock().unwrap().iter().filter(|p| p.namespace == namespace).cloned().collect())
+    }
+}
+
+/// A real store (SQLite in a temp dir) for the journal and the guard's ledger.
+pub struct TempStore {
+    pub store: medic_store::Store,
+    pub dir: tempfile::TempDir,
+}
+
+impl TempStore {
+    pub fn new() -> TempStore {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = medic_store::StoreConfig::new(dir.path().join("medic.db")).build().expect("the store opens");
+        TempStore { store, dir }
     }
 }

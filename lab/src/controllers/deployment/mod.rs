@@ -21,8 +21,8 @@ use crate::error::Error;
 use crate::store::{Kind, Object};
 pub use replica_sets::{DESIRED_REPLICAS, MAX_REPLICAS, REVISION, REVISION_HISTORY, revision_of};
 use replica_sets::{
-    Rs, cleanup_old, create_new_rs, object_field, record_scaling, refresh_new_rs_annotations, rollout_recreate,
-    rollout_rolling, scale_paused, strategy,
+    Rs, cleanup_old, create_new_rs, is_scaling_event, object_field, record_scaling, refresh_new_rs_annotations,
+    rollout_recreate, rollout_rolling, scale_proportionally, strategy,
 };
 use status::Counts;
 
@@ -265,7 +265,7 @@ fn sync_deployment(
     }
 
     if paused {
-        scale_paused(ctx, deployment, new_rs.as_mut(), &mut old, desired, strategy.max_surge)?;
+        scale_proportionally(ctx, deployment, new_rs.as_mut(), &mut old, desired, &strategy)?;
         if spec.progress_deadline_seconds.is_some() {
             let condition = status::condition(
                 status::PROGRESSING,
@@ -289,7 +289,9 @@ fn sync_deployment(
             );
             status::set(&mut next_status_seed, condition);
         }
-        if strategy.recreate {
+        if is_scaling_event(new_rs.as_ref(), &old, desired) {
+            scale_proportionally(ctx, deployment, new_rs.as_mut(), &mut old, desired, &strategy)?;
+        } else if strategy.recreate {
             rollout_recreate(ctx, deployment, new_rs.as_mut(), &mut old, desired, pods)?;
         } else if let Some(new_rs) = new_rs.as_mut() {
             rollout_rolling(ctx, deployment, new_rs, &mut old, desired, &strategy)?;

@@ -62,6 +62,13 @@ impl Rs {
     pub(super) fn revision(&self) -> i64 {
         revision_of(&self.typed.metadata)
     }
+    /// A numeric annotation (`desired-replicas`, `max-replicas`).
+    pub(super) fn annotation(&self, key: &str) -> Option<i32> {
+        self.typed.metadata.annotations.as_ref()?.get(key)?.parse().ok()
+    }
+    fn created(&self) -> Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time> {
+        self.typed.metadata.creation_timestamp.as_ref()
+    }
 }
 
 pub(super) fn object_field<'a>(object: &'a mut Value, field: &str) -> &'a mut Map<String, Value> {
@@ -244,12 +251,14 @@ pub(super) fn scale(
     to: i32,
     max_surge: i32,
 ) -> crate::Result<()> {
-    if rs.desired == to {
+    let desired = deployment.typed.spec.replicas.unwrap_or(1);
+    let annotations_current =
+        rs.annotation(DESIRED_REPLICAS) == Some(desired) && rs.annotation(MAX_REPLICAS) == Some(desired + max_surge);
+    if rs.desired == to && (annotations_current || to == 0) {
         return Ok(());
     }
     let from = rs.desired;
-    let desired = deployment.typed.spec.replicas.unwrap_or(1);
-    ctx.store.modify(Kind::ReplicaSet, rs.object.namespace(), rs.name(), |object| {
+    let object = ctx.store.modify(Kind::ReplicaSet, rs.object.namespace(), rs.name(), |object| {
         object["spec"]["replicas"] = json!(to);
         let metadata = object_field(object, "metadata");
         let annotations = metadata.entry("annotations").or_insert_with(|| json!({}));
@@ -260,8 +269,14 @@ pub(super) fn scale(
         annotations[MAX_REPLICAS] = json!((desired + max_surge).to_string());
         Ok(())
     })?;
+    if let Some(typed) = ctx.caches.replica_sets.parse(&object) {
+        rs.typed = typed;
+    }
+    rs.object = object;
     rs.desired = to;
-    record_scaling(ctx, deployment, rs.name(), from, to);
+    if from != to {
+        record_scaling(ctx, deployment, rs.name(), from, to);
+    }
     Ok(())
 }
 
@@ -301,26 +316,87 @@ pub(super) fn rollout_rolling(
     Ok(())
 }
 
-/// A paused Deployment still follows `replicas`, but starts no rollout: the one active ReplicaSet
-/// (the newest if none is) takes the count.
-pub(super) fn scale_paused(
+/// Whether `replicas` changed since the active ReplicaSets were last sized (`isScalingEvent`): their
+/// `desired-replicas` annotation tells.
+pub(super) fn is_scaling_event(new_rs: Option<&Rs>, old: &[Rs], desired: i32) -> bool {
+    new_rs
+        .into_iter()
+        .chain(old)
+        .filter(|rs| rs.desired > 0)
+        .any(|rs| rs.annotation(DESIRED_REPLICAS).is_some_and(|d| d != desired))
+}
+
+/// `scale`: a Deployment whose `replicas` changed (or that is paused) resizes its ReplicaSets without
+/// starting a rollout. One active ReplicaSet (or the newest, if none is) takes the whole count; during
+/// a rolling update the change is shared out in proportion to the ReplicaSets' sizes.
+pub(super) fn scale_proportionally(
     ctx: &mut Ctx<'_>,
     deployment: &Entry<Deployment>,
     new_rs: Option<&mut Rs>,
     old: &mut [Rs],
     desired: i32,
-    max_surge: i32,
+    strategy: &Strategy,
 ) -> crate::Result<()> {
+    let has_new = new_rs.is_some();
     let mut all: Vec<&mut Rs> = new_rs.into_iter().chain(old.iter_mut()).collect();
     let active: Vec<usize> = (0..all.len()).filter(|&i| all[i].desired > 0).collect();
     let target = match active.as_slice() {
+        [] if has_new => Some(0),
+        [] => (0..all.len()).max_by(|&a, &b| all[a].created().cmp(&all[b].created())),
         [only] => Some(*only),
-        [] => (0..all.len()).max_by_key(|&i| all[i].revision()),
-        // Several active ReplicaSets: a rollout was under way; pausing holds it where it is.
         _ => None,
     };
     if let Some(index) = target {
-        scale(ctx, deployment, all[index], desired, max_surge)?;
+        return scale(ctx, deployment, all[index], desired, strategy.max_surge);
+    }
+    // Several active ReplicaSets: a rollout is under way.
+    if has_new {
+        let new = &all[0];
+        let saturated =
+            new.desired == desired && new.annotation(DESIRED_REPLICAS) == Some(desired) && new.available() == desired;
+        if saturated {
+            for rs in all.iter_mut().skip(1) {
+                scale(ctx, deployment, rs, 0, strategy.max_surge)?;
+            }
+            return Ok(());
+        }
+    }
+    if strategy.recreate {
+        return Ok(());
+    }
+    let mut active: Vec<&mut Rs> = all.into_iter().filter(|rs| rs.desired > 0).collect();
+    let current: i32 = active.iter().map(|rs| rs.desired).sum();
+    let allowed = if desired > 0 { desired + strategy.max_surge } else { 0 };
+    let to_add = allowed - current;
+    // Larger ReplicaSets first; ties go to the newer one when growing, the older one when shrinking.
+    active.sort_by(|a, b| {
+        b.desired
+            .cmp(&a.desired)
+            .then_with(|| if to_add > 0 { b.created().cmp(&a.created()) } else { a.created().cmp(&b.created()) })
+    });
+    let mut added = 0;
+    let mut sizes: Vec<i32> = Vec::with_capacity(active.len());
+    for rs in &active {
+        let proportion = if to_add == 0 || to_add == added {
+            0
+        } else {
+            let fraction = if desired == 0 {
+                -rs.desired
+            } else {
+                let before = rs.annotation(MAX_REPLICAS).filter(|m| *m > 0).unwrap_or(current.max(1));
+                ((f64::from(rs.desired) * f64::from(allowed)) / f64::from(before)).round() as i32 - rs.desired
+            };
+            let remaining = to_add - added;
+            if to_add > 0 { fraction.min(remaining) } else { fraction.max(remaining) }
+        };
+        added += proportion;
+        sizes.push(rs.desired + proportion);
+    }
+    if let Some(first) = sizes.first_mut() {
+        *first = (*first + to_add - added).max(0);
+    }
+    for (rs, size) in active.into_iter().zip(sizes) {
+        scale(ctx, deployment, rs, size, strategy.max_surge)?;
     }
     Ok(())
 }
