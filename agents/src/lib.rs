@@ -13,6 +13,7 @@ pub mod actor;
 pub mod compute;
 pub mod database;
 pub mod error;
+pub mod llm;
 pub mod network;
 pub mod patterns;
 pub mod playbook_ids;
