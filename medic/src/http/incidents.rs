@@ -1,10 +1,11 @@
-//! `GET /v1/incidents` and `GET /v1/incidents/{uid}`: incidents and their timelines.
+//! `GET /v1/incidents` and `GET /v1/incidents/{uid}`: incidents and their timelines (viewer role).
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use medic_store::{IncidentFilter, IncidentStatus};
 use serde::Deserialize;
 
-use super::{HttpState, error};
+use super::auth::Role;
+use super::{HttpState, error, refused};
 
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
@@ -13,7 +14,10 @@ pub struct ListQuery {
     limit: Option<usize>,
 }
 
-pub async fn list(query: web::Query<ListQuery>, state: web::Data<HttpState>) -> HttpResponse {
+pub async fn list(req: HttpRequest, query: web::Query<ListQuery>, state: web::Data<HttpState>) -> HttpResponse {
+    if let Err(r) = state.auth.check_request(&req, Role::Viewer, "listing incidents") {
+        return refused(r);
+    }
     let mut filter = IncidentFilter::default().limit(query.limit.unwrap_or(100).min(1000));
     if let Some(status) = &query.status {
         match status.parse::<IncidentStatus>() {
@@ -33,7 +37,10 @@ pub async fn list(query: web::Query<ListQuery>, state: web::Data<HttpState>) -> 
     }
 }
 
-pub async fn show(uid: web::Path<String>, state: web::Data<HttpState>) -> HttpResponse {
+pub async fn show(req: HttpRequest, uid: web::Path<String>, state: web::Data<HttpState>) -> HttpResponse {
+    if let Err(r) = state.auth.check_request(&req, Role::Viewer, "reading an incident") {
+        return refused(r);
+    }
     let incident = match state.store.find_incident(&uid).await {
         Ok(Some(incident)) => incident,
         Ok(None) => return error(StatusCode::NOT_FOUND, format!("no incident {uid}")),

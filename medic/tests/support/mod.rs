@@ -1,0 +1,2 @@
+//! Test support shared by medic's integration tests.
+pub mod slack_stand_in;
