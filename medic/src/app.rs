@@ -4,6 +4,7 @@
 //! ```text
 //! webhook → Intake (store) → ContextCollector → Director → Network | Database | Compute
 //!                                                   └──→ Executor (guard → apply → verify)
+//! Director ─Notify→ Notifier (outbox → Slack); new incidents pass the OpenedAnnouncer on their way in.
 //! ```
 use actix::{Actor, Addr};
 use actix_web::{App, HttpServer, web};
@@ -21,7 +22,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::config::{KubernetesConfig, MedicConfig};
-use crate::http::{self, HttpState};
+use crate::http::{self, HttpState, WritesAlwaysEnabled};
+use crate::notify::{Notifier, OpenedAnnouncer};
+
+/// Reads a secret from the environment medic runs in.
+pub type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 /// What the caller may replace: the clock (the lab's virtual clock in the lab), the cluster client (a
 /// client for the lab), the environment secrets are read from, and the listening socket (bound before
@@ -30,7 +35,7 @@ use crate::http::{self, HttpState};
 pub struct Overrides {
     pub clock: Option<Arc<dyn Clock>>,
     pub kube_client: Option<kube::Client>,
-    pub env: Option<Box<dyn Fn(&str) -> Option<String> + Send + Sync>>,
+    pub env: Option<EnvLookup>,
     pub listener: Option<std::net::TcpListener>,
 }
 
@@ -105,34 +110,67 @@ pub async fn start(config: MedicConfig, overrides: Overrides) -> Result<Medic> {
         reader: reader.clone(),
         audit: audit.clone(),
         clock: clock.clone(),
-        guard: Guard::from_config(&config.executor),
+        guard: Guard::from_config(&config.executor, &config.modes),
         policy,
         config: config.executor.clone(),
+        store: store.clone(),
     };
     let executor = Executor::new(runner).start();
 
     let (memory, opened) =
         MemoryActor::open_and_start(config.memory(), store.clone()).await.context("opening the incident memory")?;
     tracing::info!(?opened, "incident memory ready");
+    let lookup = |var: &str| match &overrides.env {
+        Some(env) => env(var),
+        None => std::env::var(var).ok(),
+    };
+    let sinks = config.notify.build_sinks(&lookup).context("building the notification sinks of [notify]")?;
+    let slack = config.notify.build_interactions(&lookup).context("building [notify.interactions]")?.map(Arc::new);
+    let api = Arc::new(config.api.build(&lookup).context("building the API tokens of [api]")?);
+    let notifier = (!sinks.is_empty()).then(|| {
+        let options = config.notify.render_options();
+        Notifier::new(store.clone(), sinks, options, config.notify.delivery.clone()).start()
+    });
     let links = DirectorLinks {
         specialists,
         executor: executor.recipient(),
         recall: Some(memory.clone().recipient()),
         remember: Some(memory.recipient()),
-        notify: None,
+        notify: notifier.clone().map(Addr::recipient),
     };
-    let director = Director::new(config.director.clone(), links, catalog.clone(), store.clone()).start();
+    let director = Director::new(config.director.clone(), links, catalog.clone(), store.clone())
+        .with_modes(config.modes.clone())
+        .start();
+    let metrics = medic_collector::metrics::metric_context(config.prometheus.as_ref())
+        .context("building the Prometheus client of [prometheus]")?;
     let collector = ContextCollector::new(reader, audit, director.clone().recipient(), config.collector.clone())
         .with_clock(clock.clone())
+        .with_metrics(metrics)
         .start();
+    // Incidents that were in flight when medic last stopped continue where they were.
+    crate::resume::resume_in_flight(&store, &director, &collector.clone().recipient())
+        .await
+        .context("resuming the incidents in flight")?;
 
-    let outputs = IntakeOutputs { open_incident: collector.recipient(), alert_resolved: director.clone().recipient() };
+    let open_incident = match &notifier {
+        Some(notifier) => OpenedAnnouncer::new(notifier.clone().recipient(), collector.recipient()).start().recipient(),
+        None => collector.recipient(),
+    };
+    let outputs = IntakeOutputs { open_incident, alert_resolved: director.clone().recipient() };
     let intake = match &overrides.env {
         Some(env) => config.intake.build_with(store.clone(), outputs, clock.clone(), |k| env(k)),
         None => config.intake.build_with(store.clone(), outputs, clock.clone(), |k| std::env::var(k).ok()),
     }
     .context("building the webhook intake")?;
-    let state = HttpState { intake: Arc::new(intake), store: store.clone() };
+    let state = HttpState {
+        intake: Arc::new(intake),
+        store: store.clone(),
+        director: director.clone().recipient(),
+        auth: api,
+        slack,
+        notifier: notifier.map(Addr::recipient),
+        watchtower: Arc::new(WritesAlwaysEnabled),
+    };
     let server = HttpServer::new(move || App::new().app_data(web::Data::new(state.clone())).configure(http::routes))
         .workers(config.server.workers)
         .disable_signals();

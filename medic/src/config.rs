@@ -5,6 +5,7 @@ use anyhow::{Context, Result};
 use medic_agents::SpecialistConfig;
 use medic_collector::gather::CollectConfig;
 use medic_collector::intake::IntakeConfig;
+use medic_collector::metrics::PrometheusConfig;
 use medic_director::DirectorConfig;
 use medic_executor::ExecutorConfig;
 use medic_memory::MemoryConfig;
@@ -12,6 +13,9 @@ use medic_store::StoreConfig;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+
+use crate::http::ApiConfig;
+use crate::notify::NotifyConfig;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,9 +30,16 @@ pub struct MedicConfig {
     pub intake: IntakeConfig,
     #[serde(default)]
     pub collector: CollectConfig,
+    /// Prometheus, asked for the metric context of each incident; without it medic diagnoses from the
+    /// cluster alone and each context records that its metric context is missing.
+    #[serde(default)]
+    pub prometheus: Option<PrometheusConfig>,
     /// The specialists to run; the Network, Database and Compute specialists with their defaults when empty.
     #[serde(default)]
     pub specialists: Vec<SpecialistConfig>,
+    /// How far medic may go per namespace: observe, propose or act (`[modes] default`, `namespaces`).
+    #[serde(default)]
+    pub modes: medic_core::ModesConfig,
     #[serde(default)]
     pub director: DirectorConfig,
     #[serde(default)]
@@ -40,6 +51,12 @@ pub struct MedicConfig {
     pub memory: Option<MemoryConfig>,
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    /// The API's bearer tokens and their roles.
+    #[serde(default)]
+    pub api: ApiConfig,
+    /// Where incident messages go (Slack), and Slack's Approve/Reject buttons.
+    #[serde(default)]
+    pub notify: NotifyConfig,
 }
 
 fn default_store() -> StoreConfig {
@@ -54,12 +71,16 @@ impl Default for MedicConfig {
             kubernetes: KubernetesConfig::default(),
             intake: IntakeConfig::default(),
             collector: CollectConfig::default(),
+            prometheus: None,
             specialists: Vec::new(),
+            modes: medic_core::ModesConfig::default(),
             director: DirectorConfig::default(),
             executor: ExecutorConfig::default(),
             playbooks: PlaybooksConfig::default(),
             memory: None,
             telemetry: TelemetryConfig::default(),
+            api: ApiConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -157,9 +178,14 @@ impl MedicConfig {
         self.store.validate().context("[store]")?;
         self.intake.validate().context("[intake]")?;
         self.collector.validate().context("[collector]")?;
+        if let Some(prometheus) = &self.prometheus {
+            prometheus.validate().context("[prometheus]")?;
+        }
         self.director.validate().context("[director]")?;
         self.executor.validate().context("[executor]")?;
         self.memory().validate().context("[memory]")?;
+        self.api.validate().context("[api]")?;
+        self.notify.validate().context("[notify]")?;
         for (i, s) in self.specialists.iter().enumerate() {
             s.validate().with_context(|| format!("[[specialists]] #{}", i + 1))?;
         }
@@ -231,5 +257,22 @@ mod tests {
 
         let missing = MedicConfig::load_with_env(Some(Path::new("/nonexistent/medic.toml")), env(&[]));
         assert!(format!("{:#}", missing.unwrap_err()).contains("does not exist"));
+    }
+
+    #[test]
+    fn prometheus_is_a_section_of_its_own() {
+        let mut file = tempfile::NamedTempFile::with_suffix(".toml").unwrap();
+        writeln!(file, "[prometheus]\nurl = \"http://prometheus.monitoring:9090\"\ntimeout_ms = 1500\n").unwrap();
+        let config = MedicConfig::load_with_env(Some(file.path()), env(&[])).unwrap();
+        let prometheus = config.prometheus.expect("the section");
+        assert_eq!(prometheus.url, "http://prometheus.monitoring:9090");
+        assert_eq!(prometheus.timeout_ms, 1500);
+        assert_eq!(prometheus.rate_window_secs, 60, "defaults for what the file leaves out");
+        assert!(MedicConfig::default().prometheus.is_none(), "no Prometheus unless one is configured");
+
+        let mut file = tempfile::NamedTempFile::with_suffix(".toml").unwrap();
+        writeln!(file, "[prometheus]\nurl = \"prometheus:9090\"\n").unwrap();
+        let error = format!("{:#}", MedicConfig::load_with_env(Some(file.path()), env(&[])).unwrap_err());
+        assert!(error.contains("[prometheus]") && error.contains("prometheus.url"), "{error}");
     }
 }

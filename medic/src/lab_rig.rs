@@ -26,11 +26,13 @@ pub struct RigConfig {
     pub lab_alerts: bool,
     /// Where the store, memory index and kubeconfig go; a temporary directory removed on drop when `None`.
     pub workdir: Option<PathBuf>,
+    /// Run medic on the wall clock instead of the lab's virtual clock (to measure medic itself in real time).
+    pub medic_on_wall_clock: bool,
 }
 
 impl Default for RigConfig {
     fn default() -> Self {
-        Self { speed: 20.0, seed: 7, topology: None, lab_alerts: true, workdir: None }
+        Self { speed: 20.0, seed: 7, topology: None, lab_alerts: true, workdir: None, medic_on_wall_clock: false }
     }
 }
 
@@ -89,7 +91,11 @@ impl Rig {
         medic_config.executor.poll_interval_secs = 2.0;
         customise(&mut medic_config);
 
-        let clock: Arc<dyn Clock> = Arc::new(LabTime(lab.clock()));
+        let clock: Arc<dyn Clock> = if config.medic_on_wall_clock {
+            Arc::new(medic_core::ports::SystemClock)
+        } else {
+            Arc::new(LabTime(lab.clock()))
+        };
         let client = crate::app::kube_client(&medic_config.kubernetes).await?;
         let medic = crate::start(
             medic_config,

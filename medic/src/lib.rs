@@ -4,11 +4,16 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod bench;
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod lab_bench;
 pub mod lab_rig;
 pub mod lab_time;
+pub mod notify;
+pub mod resume;
+pub mod secrets;
 pub mod telemetry;
 pub mod timeline;
 

@@ -1,4 +1,5 @@
 //! What `medic incidents list` and `medic incidents show` print.
+use medic_collector::metrics::QuerySummary;
 use medic_core::decision::DecisionRecord;
 use medic_core::{AuditKind, FindingReport, StepRecord};
 use medic_store::{AlertRecord, AuditRecord, Incident};
@@ -66,6 +67,7 @@ pub fn show(incident: &Incident, alerts: &[AlertRecord], timeline: &[AuditRecord
             e.summary
         );
         match e.kind {
+            AuditKind::ContextCollected => context(&mut out, &e.detail),
             AuditKind::Findings => findings(&mut out, &e.detail),
             AuditKind::Decision => decision(&mut out, &e.detail),
             AuditKind::ActionApplied | AuditKind::ActionFailed | AuditKind::RolledBack => step(&mut out, &e.detail),
@@ -76,6 +78,36 @@ pub fn show(incident: &Incident, alerts: &[AlertRecord], timeline: &[AuditRecord
 }
 
 const INDENT: &str = "                                            ";
+
+/// What the context lacks, and the metric context: each PromQL query and what it answered.
+fn context(out: &mut String, detail: &serde_json::Value) {
+    let gaps = detail.get("gaps").and_then(serde_json::Value::as_array).into_iter().flatten();
+    for gap in gaps.filter_map(serde_json::Value::as_str) {
+        let _ = writeln!(out, "{INDENT}gap: {gap}");
+    }
+    let Some(metrics) = detail.get("metrics") else { return };
+    let Ok(queries) = serde_json::from_value::<Vec<QuerySummary>>(metrics.clone()) else { return };
+    for query in queries {
+        let _ = writeln!(out, "{INDENT}promql {}: {}", query.signal, query.query);
+        let shown: Vec<String> = query
+            .values
+            .iter()
+            .take(6)
+            .map(|(subject, value, points)| {
+                let value = if query.signal.ends_with("_bytes") {
+                    format!("{:.1}Mi", value / f64::from(1 << 20))
+                } else {
+                    format!("{value:.3}")
+                };
+                let trend = if *points > 0 { format!(" ({points} points)") } else { String::new() };
+                format!("{subject} {value}{trend}")
+            })
+            .collect();
+        let more = query.values.len().saturating_sub(shown.len());
+        let more = if more > 0 { format!(", and {more} more") } else { String::new() };
+        let _ = writeln!(out, "{INDENT}    = {}{more}", shown.join(", "));
+    }
+}
 
 fn findings(out: &mut String, detail: &serde_json::Value) {
     let Ok(reports) = serde_json::from_value::<Vec<FindingReport>>(detail.clone()) else { return };

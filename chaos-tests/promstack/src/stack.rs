@@ -165,6 +165,27 @@ impl Stack {
         self.prometheus.stop();
     }
 
+    /// An instant PromQL query.
+    pub async fn query(&self, promql: &str) -> Result<Vec<crate::api::Series>> {
+        crate::api::instant(&self.client, &self.prometheus_url, promql).await
+    }
+
+    /// A PromQL range query between two unix times.
+    pub async fn query_range(
+        &self,
+        promql: &str,
+        start: f64,
+        end: f64,
+        step_secs: f64,
+    ) -> Result<Vec<crate::api::Series>> {
+        crate::api::range(&self.client, &self.prometheus_url, promql, start, end, step_secs).await
+    }
+
+    /// The alerts Alertmanager holds.
+    pub async fn alertmanager_alerts(&self) -> Result<Vec<crate::api::ManagedAlert>> {
+        crate::api::alertmanager_alerts(&self.client, &self.alertmanager_url).await
+    }
+
     /// Waits until Prometheus has scraped the target successfully (`up == 1`) `scrapes` times over.
     pub async fn wait_scraped(&self, scrapes: u32, timeout: Duration) -> Result<()> {
         let query = format!("count_over_time(up{{job=\"{}\"}}[5m]) >= {scrapes} and up == 1", self.config.job);

@@ -1,10 +1,12 @@
-//! `medic lab ...`: run the simulated cluster (`up`) and measure it (`perf`).
+//! `medic lab ...`: run the simulated cluster (`up`), measure it (`perf`), run the scenario suite (`bench`).
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use medic::lab_bench::BenchConfig;
 use medic_lab::perf::PerfOptions;
 use medic_lab::{Lab, LabConfig};
 
@@ -20,6 +22,34 @@ enum LabCommand {
     Up(UpArgs),
     /// Measure the lab: API list latency, watch delivery latency, CPU used by the default topology.
     Perf(PerfArgs),
+    /// Run the scenario suite: each scenario in a fresh lab with medic, scored (diagnosis, localisation,
+    /// mitigation, MTTR, writes); exit status 1 when a scenario fails.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// The folder of scenario files.
+    #[arg(long, default_value = "chaos-tests/scenarios")]
+    scenarios: PathBuf,
+    /// Seed of every random choice the labs make (names, addresses, log phrasings).
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Write the figures as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Virtual seconds per real second.
+    #[arg(long, default_value_t = 30.0)]
+    speed: f64,
+    /// Scenarios run at once, each in its own lab and medic.
+    #[arg(long, default_value_t = 3)]
+    parallel: usize,
+    /// Rename every service of each topology (names drawn from the seed): the rules must not care.
+    #[arg(long)]
+    rename: bool,
+    /// Run only the scenarios whose name contains this (repeatable).
+    #[arg(long = "only")]
+    only: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -62,6 +92,7 @@ pub fn run(args: LabArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         LabCommand::Up(up_args) => runtime.block_on(up(up_args)),
         LabCommand::Perf(perf_args) => runtime.block_on(perf(perf_args)),
+        LabCommand::Bench(bench_args) => bench(bench_args),
     }
 }
 
@@ -94,6 +125,45 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     println!("stopping the lab");
     lab.stop().await;
     Ok(ExitCode::SUCCESS)
+}
+
+fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let config = BenchConfig {
+        scenarios: args.scenarios,
+        seed: args.seed,
+        speed: args.speed,
+        parallel: args.parallel,
+        rename: args.rename,
+        only: args.only,
+    };
+    let count = medic::lab_bench::scenarios(&config)?.len();
+    println!(
+        "medic lab bench: {count} scenarios from {}, seed {}, speed {}x, {} at once",
+        config.scenarios.display(),
+        config.seed,
+        config.speed,
+        config.parallel
+    );
+    let progress = ProgressBar::new(count as u64).with_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {wide_msg}")
+            .context("the progress bar's template")?
+            .progress_chars("=> "),
+    );
+    progress.enable_steady_tick(Duration::from_millis(250));
+    let report = actix_rt::System::new().block_on(async { medic::lab_bench::run_suite(&config, &progress).await })?;
+    progress.finish_and_clear();
+    println!("\n{}", report.table());
+    println!("{}", report.summary());
+    let failures = report.failures();
+    if !failures.is_empty() {
+        println!("\n{failures}");
+    }
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
+        println!("figures written to {}", path.display());
+    }
+    Ok(if report.totals.passed == report.totals.scenarios { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 async fn perf(args: PerfArgs) -> anyhow::Result<ExitCode> {

@@ -1,4 +1,6 @@
 //! One module per top-level command.
+pub mod audit;
+pub mod bench;
 pub mod config;
 pub mod demo;
 pub mod incidents;
