@@ -96,6 +96,30 @@ async fn a_configuration_value_the_software_refuses_crash_loops_the_new_pods() -
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_with_a_regression_panics_at_start_and_crash_loops() -> Result<()> {
+    let mut lab = TestLab::shop(34);
+    let client = lab.serve()?;
+    let old: Vec<String> = lab.pods("frontend").iter().map(|p| p.name().to_string()).collect();
+    let deployments: Api<Deployment> = Api::namespaced(client, "shop");
+    // 1.9.0 is in the registry (it pulls) but the topology marks it as a regression.
+    let image = "ghcr.io/medic-lab/shop-frontend:1.9.0";
+    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "frontend", "image": image}]}}}});
+    deployments.patch("frontend", &PatchParams::default(), &Patch::Strategic(patch)).await?;
+    let crash_looping = lab.run_until(Duration::from_secs(120), |lab| {
+        new_pods(lab, "frontend", &old).iter().any(|p| waiting_reason(lab, p) == "CrashLoopBackOff")
+    });
+    assert!(crash_looping);
+    let pod =
+        new_pods(&lab, "frontend", &old).into_iter().find(|p| waiting_reason(&lab, p) == "CrashLoopBackOff").unwrap();
+    let status = lab.container_status(&pod);
+    assert_eq!(status["lastState"]["terminated"]["exitCode"], 2, "a Go panic exits 2: {status}");
+    let previous = lab.logs(&pod, "frontend", true);
+    assert!(previous.contains("panic: ") && previous.contains("goroutine 1 [running]"), "{previous}");
+    assert!(lab.service_flow("frontend").1 < 0.01, "the old pods still serve");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_memory_limit_below_the_working_set_is_oom_killed_at_every_start() -> Result<()> {
     let mut lab = TestLab::shop(33);
     let client = lab.serve()?;

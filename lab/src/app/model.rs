@@ -312,6 +312,12 @@ impl AppState {
             self.processes.remove(&key);
             return Err(Exit { code: technology.config_error_exit_code(), reason: "Error".into(), message: None });
         }
+        // A release with a regression: the new code fails as it starts, whatever the configuration.
+        if topology.is_regression(&container.image) {
+            self.write_lines(&key, Condition::Crash, None, &base);
+            self.processes.remove(&key);
+            return Err(Exit { code: technology.crash_exit_code(), reason: "Error".into(), message: None });
+        }
         Ok(())
     }
 

@@ -36,10 +36,12 @@ pub enum Condition {
     Shutdown,
     Periodic,
     Egress,
+    /// The software's own crash at start (a release with a regression): a panic, an uncaught exception.
+    Crash,
 }
 
 impl Condition {
-    pub const ALL: [Condition; 20] = [
+    pub const ALL: [Condition; 21] = [
         Condition::Starting,
         Condition::Ready,
         Condition::Request,
@@ -60,6 +62,7 @@ impl Condition {
         Condition::Shutdown,
         Condition::Periodic,
         Condition::Egress,
+        Condition::Crash,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -84,6 +87,7 @@ impl Condition {
             Condition::Shutdown => "shutdown",
             Condition::Periodic => "periodic",
             Condition::Egress => "egress",
+            Condition::Crash => "crash",
         }
     }
 

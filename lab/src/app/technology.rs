@@ -114,6 +114,16 @@ impl Technology {
         }
     }
 
+    /// The exit code of an unhandled crash: a Go panic exits 2, a Python traceback and an uncaught
+    /// exception in Java or Node exit 1, a datastore's assertion aborts (SIGABRT, 134).
+    pub fn crash_exit_code(self) -> i32 {
+        match self {
+            Technology::Go => 2,
+            Technology::Java | Technology::Node | Technology::Python => 1,
+            _ => 134,
+        }
+    }
+
     /// The exit code when the runtime itself gives up on memory before the kernel does: the JVM with
     /// `-XX:+ExitOnOutOfMemoryError` exits 3; V8 aborts (SIGABRT, 134); Go's runtime throws (exit 2).
     pub fn runtime_oom_exit_code(self) -> Option<i32> {

@@ -110,6 +110,8 @@ pub struct Topology {
     pub services: Vec<Service>,
     /// `repository → tags` the simulated registry holds.
     pub registry: BTreeMap<String, BTreeSet<String>>,
+    /// `repository → tags` of releases with a regression (they crash at start).
+    pub regressions: BTreeMap<String, BTreeSet<String>>,
     /// Service indexes, every service after all of its dependencies.
     pub dependency_order: Vec<usize>,
     by_name: HashMap<String, usize>,
@@ -244,6 +246,12 @@ impl Topology {
             .flat_map(move |(i, s)| s.dependencies.iter().filter(move |d| d.service == service).map(move |d| (i, d)))
     }
 
+    /// Whether this image is a release the registry marks as a regression.
+    pub fn is_regression(&self, image: &str) -> bool {
+        let (repository, tag) = split_image(image);
+        tag.is_some_and(|t| self.regressions.get(repository).is_some_and(|tags| tags.contains(t)))
+    }
+
     /// Whether the registry holds this image reference.
     pub fn image_exists(&self, image: &str) -> bool {
         if image == PAUSE_IMAGE {
@@ -330,6 +338,7 @@ impl Resolver<'_> {
         }
 
         let mut registry: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut regressions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for (i, entry) in file.registry.iter().enumerate() {
             if entry.image.contains(':') && !entry.image.contains('/') || split_image(&entry.image).1 != Some("latest")
             {
@@ -341,6 +350,16 @@ impl Resolver<'_> {
                 ));
             }
             registry.entry(entry.image.clone()).or_default().extend(entry.tags.iter().cloned());
+            if let Some(tag) = entry.regressions.iter().find(|t| !entry.tags.contains(t)) {
+                return Err(self.error(
+                    format!("registry[{i}].regressions"),
+                    Some(tag),
+                    format!("{tag:?} is not one of the tags"),
+                ));
+            }
+            if !entry.regressions.is_empty() {
+                regressions.entry(entry.image.clone()).or_default().extend(entry.regressions.iter().cloned());
+            }
         }
 
         let mut services = Vec::with_capacity(file.services.len());
@@ -357,6 +376,7 @@ impl Resolver<'_> {
             nodes,
             services,
             registry,
+            regressions,
             dependency_order,
             by_name,
         })

@@ -56,12 +56,25 @@ struct ScenarioFile {
     #[serde(default)]
     logs: BTreeMap<String, BTreeMap<String, Vec<String>>>,
     #[serde(default)]
-    steps: Vec<StepFile>,
+    steps: Vec<StepEntry>,
     expect: ExpectFile,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+/// One step as written: a mapping with exactly one of these keys (`- wait: 30s`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepEntry {
+    experiment: Option<String>,
+    apply: Option<String>,
+    set_image: Option<SetImageFile>,
+    set_env: Option<SetEnvFile>,
+    patch: Option<PatchFile>,
+    delete: Option<DeleteFile>,
+    alert: Option<AlertFile>,
+    wait: Option<String>,
+}
+
+#[derive(Debug)]
 enum StepFile {
     Experiment(String),
     Apply(String),
@@ -71,6 +84,25 @@ enum StepFile {
     Delete(DeleteFile),
     Alert(AlertFile),
     Wait(String),
+}
+
+impl StepEntry {
+    /// The one step the entry holds, or how many keys it has instead.
+    fn into_step(self) -> Result<StepFile, usize> {
+        let mut steps: Vec<StepFile> = Vec::with_capacity(1);
+        steps.extend(self.experiment.map(StepFile::Experiment));
+        steps.extend(self.apply.map(StepFile::Apply));
+        steps.extend(self.set_image.map(StepFile::SetImage));
+        steps.extend(self.set_env.map(StepFile::SetEnv));
+        steps.extend(self.patch.map(StepFile::Patch));
+        steps.extend(self.delete.map(StepFile::Delete));
+        steps.extend(self.alert.map(StepFile::Alert));
+        steps.extend(self.wait.map(StepFile::Wait));
+        match steps.len() {
+            1 => Ok(steps.pop().expect("one step")),
+            n => Err(n),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -431,7 +463,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         .map_err(|e| loader.error("topology", Some("topology:"), e.to_string()))?;
 
     let mut steps = Vec::with_capacity(file.steps.len());
-    for (i, step) in file.steps.into_iter().enumerate() {
+    for (i, entry) in file.steps.into_iter().enumerate() {
+        let step = entry.into_step().map_err(|n| {
+            loader.error(
+                format!("steps[{i}]"),
+                Some("steps:"),
+                format!("a step has exactly one of experiment, apply, set_image, set_env, patch, delete, alert, wait ({n} given)"),
+            )
+        })?;
         steps.push(resolve_step(&loader, &resolved, i, step)?);
     }
     let expect = resolve_expect(&loader, &resolved, file.expect)?;

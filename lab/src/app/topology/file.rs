@@ -52,6 +52,9 @@ pub struct Taint {
 pub(super) struct RegistryFile {
     pub(super) image: String,
     pub(super) tags: Vec<String>,
+    /// Tags of releases with a regression: their process fails at start with the technology's crash.
+    #[serde(default)]
+    pub(super) regressions: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -65,6 +65,9 @@ fn the_registry_knows_which_tags_exist() {
     assert!(!shop.image_exists("ghcr.io/medic-lab/shop-frontend"));
     assert!(shop.image_exists(PAUSE_IMAGE));
     assert!(shop.image_exists("busybox:1.36"));
+    assert!(shop.is_regression("ghcr.io/medic-lab/shop-frontend:1.9.0"));
+    assert!(!shop.is_regression("ghcr.io/medic-lab/shop-frontend:1.8.2"));
+    assert!(!shop.is_regression("busybox:1.36"));
     assert_eq!(split_image("localhost:5000/app:1.0"), ("localhost:5000/app", Some("1.0")));
     assert_eq!(split_image("localhost:5000/app"), ("localhost:5000/app", Some("latest")));
 }
