@@ -22,10 +22,12 @@ impl SecretSource<'_> {
 
     /// Checks that exactly one place was given; `field` names the setting (`notify.sinks[0].token`).
     pub fn validate(&self, field: &str) -> Result<()> {
+        // The settings are named by their last segment, as they are written in the config's table.
+        let key = field.rsplit('.').next().unwrap_or(field);
         match self.given() {
             1 => Ok(()),
-            0 => bail!("{field}: give {field}, {field}_env or {field}_file"),
-            _ => bail!("{field}: give only one of {field}, {field}_env and {field}_file"),
+            0 => bail!("{field}: give {key}, {key}_env or {key}_file"),
+            _ => bail!("{field}: give only one of {key}, {key}_env and {key}_file"),
         }
     }
 

@@ -3,7 +3,7 @@
 mod support;
 
 use actix::{Actor, Addr};
-use medic::notify::{DeliveryConfig, Notifier, NotifyConfig, SinkConfig};
+use medic::notify::{DeliveryConfig, InteractionsConfig, Notifier, NotifyConfig, SinkConfig};
 use medic_core::decision::{Decision, DecisionRecord, RankedHypothesis};
 use medic_core::execution::{ExecutionOutcome, ExecutionReport};
 use medic_core::messages::{IncidentEvent, Notify};
@@ -62,14 +62,29 @@ struct Harness {
 
 /// A store with `incidents` opened by alerts, and a Notifier sending to the stand-in.
 async fn harness(slack: &SlackStandIn, token: &str, incidents: usize) -> (Harness, Vec<IncidentUid>) {
+    harness_with(slack, token, incidents, None).await
+}
+
+/// [`harness`], with Slack's interactivity (plans get Approve/Reject buttons) when given. One Notifier
+/// per store, as in medic: it alone delivers the outbox.
+async fn harness_with(
+    slack: &SlackStandIn,
+    token: &str,
+    incidents: usize,
+    interactions: Option<InteractionsConfig>,
+) -> (Harness, Vec<IncidentUid>) {
     let dir = tempfile::tempdir().unwrap();
     let store = StoreConfig::new(dir.path().join("medic.db")).build().unwrap();
     let mut uids = Vec::new();
     for i in 0..incidents {
-        let a = alert("KubePodCrashLooping", &[("namespace", &format!("ns-{i}")), ("pod", "cart-1")]);
+        let mut a = alert("KubePodCrashLooping", &[("namespace", &format!("ns-{i}")), ("pod", "cart-1")]);
+        // One alert each: the kit's fingerprint depends on the name and the label count only.
+        a.fingerprint = format!("{:016x}", 0x5eed + i);
         uids.extend(store.ingest(vec![a]).await.unwrap().new_incidents());
     }
-    let config = sinks(slack, token);
+    assert_eq!(uids.len(), incidents, "one incident per alert");
+    let mut config = sinks(slack, token);
+    config.interactions = interactions;
     let hook = slack.webhook_url(HOOK);
     let env = move |var: &str| (var == "MEDIC_TEST_WEBHOOK").then(|| hook.clone());
     let built = config.build_sinks(&env).unwrap();
@@ -204,6 +219,7 @@ async fn slack_unreachable_for_a_while_then_every_message_arrives_in_order_and_t
         }
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(slack.posted().len(), 4, "nothing reaches Slack while it is down: {:#?}", &slack.posted()[4..]);
     let unsent = h.store.outbox_unsent().await.unwrap();
     assert_eq!(unsent, 2 * (3 * 6 - 2), "everything since the outage waits in the outbox");
 
@@ -238,30 +254,27 @@ async fn slack_unreachable_for_a_while_then_every_message_arrives_in_order_and_t
 #[actix_rt::test]
 async fn a_huge_incident_is_within_slacks_limits_and_keeps_its_buttons() {
     let slack = SlackStandIn::start(TOKEN, &[CHANNEL], &[HOOK]);
-    let (h, incidents) = harness(&slack, TOKEN, 1).await;
-    let incident = incidents[0];
-    let mut config = sinks(&slack, TOKEN);
-    config.interactions = Some(medic::notify::InteractionsConfig {
+    let interactions = InteractionsConfig {
         signing_secret: Some(medic::secrets::Secret::new("s")),
         signing_secret_env: None,
         signing_secret_file: None,
         max_age_secs: 300,
         approvers: vec![],
-    });
-    let hook = slack.webhook_url(HOOK);
-    let env = move |var: &str| (var == "MEDIC_TEST_WEBHOOK").then(|| hook.clone());
-    let interactive =
-        Notifier::new(h.store.clone(), config.build_sinks(&env).unwrap(), config.render_options(), fast_delivery())
-            .start();
+    };
+    let (h, incidents) = harness_with(&slack, TOKEN, 1, Some(interactions)).await;
+    let incident = incidents[0];
     let huge = [
         IncidentEvent::Diagnosed { record: Box::new(record(incident, 300, 200)) },
         IncidentEvent::ApprovalRequested { plan: Box::new(plan(incident, 500)) },
         IncidentEvent::Escalated { reason: "r".repeat(10_000), record: Some(Box::new(record(incident, 300, 200))) },
     ];
     for event in huge {
-        interactive.send(Notify { incident, event }).await.unwrap();
+        h.notifier.send(Notify { incident, event }).await.unwrap();
     }
     wait_for("three messages in each sink", Duration::from_secs(20), || slack.posted().len() == 6).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(slack.posted().len(), 6, "each message once");
+    assert_eq!(h.store.outbox_unsent().await.unwrap(), 0);
     assert!(slack.refused().is_empty(), "Slack refused: {:?}", slack.refused());
     for posted in slack.posted() {
         let blocks = posted.blocks.as_array().expect("block kit");
@@ -275,7 +288,7 @@ async fn a_huge_incident_is_within_slacks_limits_and_keeps_its_buttons() {
     let buttons = approval.blocks.as_array().unwrap().iter().find(|b| b["type"] == "actions").expect("buttons survive");
     assert_eq!(buttons["block_id"], incident.to_string());
     assert_eq!(buttons["elements"][0]["action_id"], "approve");
-    drop(h.notifier);
+    assert_eq!(buttons["elements"][1]["action_id"], "reject");
 }
 
 #[actix_rt::test]
