@@ -27,8 +27,8 @@ impl Specialist for Scripted {
     }
 }
 
-/// Stands in for the Executor: records what it was asked and reports it verified.
-struct ExecutorProbe(Arc<Mutex<Vec<Execute>>>);
+/// Stands in for the Executor: records what it was asked and reports the outcome it was given.
+struct ExecutorProbe(Arc<Mutex<Vec<Execute>>>, ExecutionOutcome);
 impl Actor for ExecutorProbe {
     type Context = Context<Self>;
 }
@@ -38,7 +38,7 @@ impl Handler<Execute> for ExecutorProbe {
         let report = ExecutionReport {
             incident: msg.plan.incident,
             plan: msg.plan.id,
-            outcome: ExecutionOutcome::Verified,
+            outcome: self.1.clone(),
             steps: vec![],
             verification: None,
         };
@@ -69,6 +69,15 @@ struct Harness {
 }
 
 async fn harness(hypotheses: Vec<Hypothesis>, modes: ModesConfig, catalog: Catalog) -> Harness {
+    harness_with(hypotheses, modes, catalog, ExecutionOutcome::Verified).await
+}
+
+async fn harness_with(
+    hypotheses: Vec<Hypothesis>,
+    modes: ModesConfig,
+    catalog: Catalog,
+    reported: ExecutionOutcome,
+) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let store = StoreConfig::new(dir.path().join("medic.db")).build().unwrap();
     let outcome = store.ingest(vec![alert("KubePodCrashLooping", &[("namespace", "shop"), ("pod", "cart-1")])]);
@@ -78,7 +87,7 @@ async fn harness(hypotheses: Vec<Hypothesis>, modes: ModesConfig, catalog: Catal
     let specialist: Recipient<Investigate> = SpecialistActor::new(Arc::new(Scripted(hypotheses))).start().recipient();
     let links = DirectorLinks {
         specialists: vec![("compute".into(), specialist)],
-        executor: ExecutorProbe(executed.clone()).start().recipient(),
+        executor: ExecutorProbe(executed.clone(), reported).start().recipient(),
         recall: None,
         remember: None,
         notify: Some(NotifyProbe(notified.clone()).start().recipient()),
@@ -234,6 +243,42 @@ async fn a_resumed_plan_is_executed_as_it_was() {
     h.director.send(Resume::Escalate { incident: h.incident, reason }).await.unwrap();
     assert_eq!(status(&h).await, IncidentStatus::Escalated);
     assert!(summaries(&h, AuditKind::Escalated).await.iter().any(|s| s.contains("its plan was not found")));
+}
+
+#[actix::test]
+async fn every_refusal_of_the_guard_is_escalated_to_people_with_its_rule() {
+    // (rule, reason) as the Executor's guard reports them.
+    let refusals = [
+        ("protected-namespace", "scale deployment kube-system/dns to 3: medic never writes in namespace kube-system"),
+        (
+            "never-delete",
+            "the API server says it would delete PersistentVolumeClaim data; medic never deletes a PersistentVolumeClaim",
+        ),
+        ("never-scale-to-zero", "scale deployment shop/cart to 0: scaling to zero would take the workload down"),
+        ("ignore-label", "Deployment/shop/cart is labelled medic.io/ignore and medic leaves it alone"),
+        ("blast-radius", "drain node n1 touches 30 pods; at most 25 per action"),
+        (
+            "rate-limit",
+            "namespace shop already had 10 action(s) in the last 60 min and this plan adds 1; at most 10 per hour",
+        ),
+        ("circuit-breaker", "the circuit breaker of namespace shop is open: 3 failed verifications in a row"),
+        ("namespace-mode", "namespace shop is in observe mode: medic diagnoses and reports, it writes nothing"),
+    ];
+    for (rule, reason) in refusals {
+        let blocked = ExecutionOutcome::Blocked { rule: rule.into(), reason: reason.into() };
+        let h = harness_with(vec![oom()], ModesConfig::default(), Catalog::builtin().unwrap(), blocked).await;
+        h.director.send(Diagnose { incident: h.incident, context: context() }).await.unwrap();
+        assert_eq!(h.executed.lock().unwrap().len(), 1, "{rule}");
+        assert_eq!(status(&h).await, IncidentStatus::Escalated, "{rule}");
+        let expected = format!("blocked by {rule}: {reason}");
+        let escalated = summaries(&h, AuditKind::Escalated).await;
+        assert!(escalated.iter().any(|s| s.contains(&expected)), "{rule}: {escalated:?}");
+        let notified = h.notified.lock().unwrap();
+        let told = notified.iter().any(|n| {
+            matches!(&n.event, IncidentEvent::Escalated { reason, record } if *reason == expected && record.is_some())
+        });
+        assert!(told, "{rule}: people are told, with the decision: {:?}", notified.len());
+    }
 }
 
 async fn wait_until(done: impl Fn() -> bool) {
