@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::{Instrument, info, warn};
 
+use crate::adjudicate::Adjudicator;
 use crate::decide::{DecisionInput, Thresholds, decide, track_record_weight};
 
 const ACTOR: &str = "director";
@@ -118,6 +119,8 @@ struct Shared {
     pending: Mutex<HashMap<PlanId, Pending>>,
     /// One fix per target at a time: a second incident with the same cause follows the first.
     fixes: Mutex<HashMap<ObjectRef, Fix>>,
+    /// A model's second opinion when the hypotheses are close (`[llm] director`).
+    adjudicator: Option<Arc<dyn Adjudicator>>,
 }
 
 pub struct Director {
@@ -135,6 +138,7 @@ impl Director {
                 store,
                 pending: Mutex::new(HashMap::new()),
                 fixes: Mutex::new(HashMap::new()),
+                adjudicator: None,
             }),
         }
     }
@@ -145,6 +149,16 @@ impl Director {
     pub fn with_modes(mut self, modes: ModesConfig) -> Self {
         if let Some(shared) = Arc::get_mut(&mut self.shared) {
             shared.modes = modes;
+        }
+        self
+    }
+}
+
+impl Director {
+    /// Asks `adjudicator` for a second opinion when the hypotheses are close. Call before the actor starts.
+    pub fn with_adjudicator(mut self, adjudicator: Arc<dyn Adjudicator>) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.adjudicator = Some(adjudicator);
         }
         self
     }
@@ -238,7 +252,7 @@ impl Shared {
 
     async fn diagnose(self: Arc<Self>, incident: IncidentUid, context: Arc<IncidentContext>) {
         self.status(incident, IncidentStatus::Investigating).await;
-        let (findings, missing) = self.investigate(incident, &context).await;
+        let (mut findings, missing) = self.investigate(incident, &context).await;
         let summary = findings
             .iter()
             .map(|f| match (&f.error, f.hypotheses.first()) {
@@ -270,16 +284,27 @@ impl Shared {
         }
 
         let weights = self.weights().await;
-        let record = decide(&DecisionInput {
-            incident,
-            context: &context,
-            findings: &findings,
-            missing: &missing,
-            recalled: &recalled,
-            catalog: &self.catalog,
-            weights: &weights,
-            thresholds: self.config.thresholds(),
-        });
+        let decide_over = |findings: &[FindingReport]| {
+            decide(&DecisionInput {
+                incident,
+                context: &context,
+                findings,
+                missing: &missing,
+                recalled: &recalled,
+                catalog: &self.catalog,
+                weights: &weights,
+                thresholds: self.config.thresholds(),
+            })
+        };
+        let mut record = decide_over(&findings);
+        // Close hypotheses: a model's checked second opinion joins the findings and `decide` runs again,
+        // with the same thresholds.
+        if let Some(adjudicator) = self.adjudicator.as_ref().filter(|_| crate::adjudicate::is_close(&record))
+            && let Some(opinion) = adjudicator.adjudicate(&context, &record).await
+        {
+            findings.push(opinion);
+            record = decide_over(&findings);
+        }
         let summary = decision_summary(&record);
         info!(decision = record.decision.kind(), "{summary}");
         self.audit(AuditEntry::new(incident, AuditKind::Decision, ACTOR, summary).with_detail(&record)).await;
@@ -602,6 +627,9 @@ impl Shared {
             if let Some(chosen) =
                 record.ranked.iter().find(|r| r.hypothesis.class == plan.class && r.hypothesis.target == plan.target)
             {
+                if let Some(adjudicator) = &self.adjudicator {
+                    adjudicator.credit(&chosen.supported_by, worked);
+                }
                 for specialist in &chosen.supported_by {
                     if let Err(e) = self.store.record_specialist_outcome(specialist, incident, plan.class, worked).await
                     {

@@ -6,6 +6,7 @@
 //! plan to the Executor (or waits for a human's approval), and records every step.
 #![forbid(unsafe_code)]
 
+pub mod adjudicate;
 pub mod decide;
 pub mod director;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod error;
 #[cfg(test)]
 mod decide_tests;
 
+pub use adjudicate::{Adjudicator, ModelAdjudicator};
 pub use decide::{DecisionInput, Thresholds, decide, track_record_weight};
 pub use director::{Director, DirectorConfig, DirectorLinks, Resume, decision_summary};
 pub use error::{Error, Result};

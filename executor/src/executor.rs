@@ -5,6 +5,7 @@
 use actix::prelude::*;
 use medic_core::execution::{ExecutionOutcome, ExecutionReport};
 use medic_core::messages::Execute;
+use medic_core::ports::WriteGate;
 use medic_core::{ObjectRef, PlanId};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -21,6 +22,8 @@ pub struct Executor {
     running: HashMap<PlanId, Vec<oneshot::Sender<ExecutionReport>>>,
     /// Objects the running plans write.
     busy: HashMap<ObjectRef, PlanId>,
+    /// Asked before every plan: while it says writes are suspended (the watchtower), nothing is applied.
+    write_gate: Option<Arc<dyn WriteGate>>,
 }
 
 impl std::fmt::Debug for Executor {
@@ -37,7 +40,15 @@ impl Executor {
             finished_order: VecDeque::new(),
             running: HashMap::new(),
             busy: HashMap::new(),
+            write_gate: None,
         }
+    }
+
+    /// Every plan first asks `gate` whether writes are suspended; a suspended plan is answered
+    /// `Suspended` and applies nothing.
+    pub fn with_write_gate(mut self, gate: Arc<dyn WriteGate>) -> Self {
+        self.write_gate = Some(gate);
+        self
     }
 
     fn finish(&mut self, report: &ExecutionReport, objects: &HashSet<ObjectRef>) {
@@ -99,6 +110,16 @@ impl Handler<Execute> for Executor {
                 }
                 .into_actor(self),
             );
+        }
+        if let Some(reason) = self.write_gate.as_ref().and_then(|gate| gate.suspended()) {
+            tracing::warn!(incident = %plan.incident, plan = %plan.id, %reason, "writes suspended; plan not run");
+            return Box::pin(fut::ready(ExecutionReport {
+                incident: plan.incident,
+                plan: plan.id,
+                outcome: ExecutionOutcome::Suspended { reason },
+                steps: Vec::new(),
+                verification: None,
+            }));
         }
         // The objects it writes and its target (deleting a pod changes its deployment's state too).
         let mut objects: HashSet<ObjectRef> = plan.steps.iter().map(|s| s.object()).collect();

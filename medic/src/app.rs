@@ -10,16 +10,18 @@ use actix::{Actor, Addr};
 use actix_web::{App, HttpServer, web};
 use anyhow::{Context, Result};
 use medic_agents::SpecialistActor;
+use medic_agents::llm::{AssistedSpecialist, Reasoner};
 use medic_collector::intake::IntakeOutputs;
 use medic_collector::{ContextCollector, KubeClusterRead};
 use medic_core::ports::{AuditSink, Clock, ClusterRead, SystemClock};
-use medic_director::{Director, DirectorLinks};
+use medic_director::{Director, DirectorLinks, ModelAdjudicator};
 use medic_executor::{Executor, Guard, KubeApi, KyvernoGate, Runner};
 use medic_memory::MemoryActor;
 use medic_playbooks::Catalog;
 use medic_store::Store;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::config::{KubernetesConfig, MedicConfig};
 use crate::http::{self, HttpState, WritesAlwaysEnabled};
@@ -97,10 +99,28 @@ pub async fn start(config: MedicConfig, overrides: Overrides) -> Result<Medic> {
     };
     let reader: Arc<dyn ClusterRead> = Arc::new(KubeClusterRead::new(client.clone()));
 
+    // The model assist (`[llm]`): absent, medic runs on its rules alone.
+    let reasoner = match &config.llm {
+        Some(llm) => Some(
+            Reasoner::build(llm.clone(), catalog.clone(), Some(audit.clone()), Some(clock.clone()))
+                .context("building the model assist of [llm]")?,
+        ),
+        None => None,
+    };
     let mut specialists = Vec::new();
     for specialist in config.specialists() {
         let built: Arc<dyn medic_agents::Specialist> = Arc::from(specialist.build()?);
-        specialists.push((built.name().to_string(), SpecialistActor::new(built).start().recipient()));
+        let name = built.name().to_string();
+        let actor = match reasoner.as_ref().filter(|r| r.config().assists(&name)) {
+            Some(reasoner) => {
+                // The model's answer must reach the Director before its specialist deadline.
+                let within =
+                    reasoner.config().answer_within_ms.unwrap_or(config.director.specialist_deadline_ms * 9 / 10);
+                AssistedSpecialist::new(built, reasoner.clone(), Duration::from_millis(within)).start().recipient()
+            }
+            None => SpecialistActor::new(built).start().recipient(),
+        };
+        specialists.push((name, actor));
     }
 
     let policy =
@@ -115,7 +135,11 @@ pub async fn start(config: MedicConfig, overrides: Overrides) -> Result<Medic> {
         config: config.executor.clone(),
         store: store.clone(),
     };
-    let executor = Executor::new(runner).start();
+    let mut executor = Executor::new(runner);
+    if let Some(reasoner) = &reasoner {
+        executor = executor.with_write_gate(reasoner.watchtower().clone());
+    }
+    let executor = executor.start();
 
     let (memory, opened) =
         MemoryActor::open_and_start(config.memory(), store.clone()).await.context("opening the incident memory")?;
@@ -138,9 +162,12 @@ pub async fn start(config: MedicConfig, overrides: Overrides) -> Result<Medic> {
         remember: Some(memory.recipient()),
         notify: notifier.clone().map(Addr::recipient),
     };
-    let director = Director::new(config.director.clone(), links, catalog.clone(), store.clone())
-        .with_modes(config.modes.clone())
-        .start();
+    let mut director =
+        Director::new(config.director.clone(), links, catalog.clone(), store.clone()).with_modes(config.modes.clone());
+    if let Some(reasoner) = reasoner.as_ref().filter(|r| r.config().director) {
+        director = director.with_adjudicator(Arc::new(ModelAdjudicator::new(reasoner.clone())));
+    }
+    let director = director.start();
     let metrics = medic_collector::metrics::metric_context(config.prometheus.as_ref())
         .context("building the Prometheus client of [prometheus]")?;
     let collector = ContextCollector::new(reader, audit, director.clone().recipient(), config.collector.clone())
@@ -169,7 +196,10 @@ pub async fn start(config: MedicConfig, overrides: Overrides) -> Result<Medic> {
         auth: api,
         slack,
         notifier: notifier.map(Addr::recipient),
-        watchtower: Arc::new(WritesAlwaysEnabled),
+        watchtower: match &reasoner {
+            Some(reasoner) => Arc::new(http::ModelAssistProbe(reasoner.clone())),
+            None => Arc::new(WritesAlwaysEnabled),
+        },
     };
     let server = HttpServer::new(move || App::new().app_data(web::Data::new(state.clone())).configure(http::routes))
         .workers(config.server.workers)

@@ -57,6 +57,9 @@ pub struct MedicConfig {
     /// Where incident messages go (Slack), and Slack's Approve/Reject buttons.
     #[serde(default)]
     pub notify: NotifyConfig,
+    /// A model (Ollama) assisting the specialists and the Director; without it medic runs on its rules.
+    #[serde(default)]
+    pub llm: Option<medic_agents::llm::LlmConfig>,
 }
 
 fn default_store() -> StoreConfig {
@@ -81,6 +84,7 @@ impl Default for MedicConfig {
             telemetry: TelemetryConfig::default(),
             api: ApiConfig::default(),
             notify: NotifyConfig::default(),
+            llm: None,
         }
     }
 }
@@ -186,6 +190,9 @@ impl MedicConfig {
         self.memory().validate().context("[memory]")?;
         self.api.validate().context("[api]")?;
         self.notify.validate().context("[notify]")?;
+        if let Some(llm) = &self.llm {
+            llm.validate().context("[llm]")?;
+        }
         for (i, s) in self.specialists.iter().enumerate() {
             s.validate().with_context(|| format!("[[specialists]] #{}", i + 1))?;
         }

@@ -2,13 +2,15 @@
 //! redacted), fills the versioned prompt, picks a model (adaptive routing), asks it through Ollama with a
 //! JSON schema, retries failures with jittered exponential back-off, tells the watchtower and the router
 //! how the backend did, validates the answer and records the whole consultation in the audit trail.
+use jiff::Timestamp;
 use medic_core::ports::{AuditSink, Clock, SystemClock};
-use medic_core::{AuditEntry, AuditKind, Hypothesis, IncidentContext, RootCauseClass};
+use medic_core::{AuditEntry, AuditKind, Hypothesis, IncidentContext, IncidentUid, ObjectRef, RootCauseClass};
 use medic_playbooks::Catalog;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::collections::VecDeque;
 use std::fmt::Write;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::Result;
@@ -110,7 +112,16 @@ pub struct Reasoner {
     router: Arc<Router>,
     audit: Option<Arc<dyn AuditSink>>,
     clock: Arc<dyn Clock>,
+    /// What each model has already proposed about a context (incident, collected at): the specialists ask
+    /// the same model about the same context at once, and one model's opinion must count once in the
+    /// Director's weighing, not once per specialist. Bounded, oldest forgotten first.
+    proposed: Mutex<VecDeque<Proposed>>,
 }
+
+/// A hypothesis a model proposed about one context.
+type Proposed = (Option<IncidentUid>, Option<Timestamp>, String, RootCauseClass, ObjectRef);
+
+const PROPOSALS_REMEMBERED: usize = 1_024;
 
 impl std::fmt::Debug for Reasoner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -150,6 +161,7 @@ impl Reasoner {
             router,
             audit,
             clock,
+            proposed: Mutex::new(VecDeque::new()),
         }))
     }
 
@@ -254,13 +266,35 @@ impl Reasoner {
                     prompt: &prompt.reference,
                 };
                 let verdicts = validator.check_all(answer);
-                consultation.accepted = verdicts.accepted;
                 consultation.discarded = verdicts.discarded;
+                let model = consultation.model.clone().unwrap_or_default();
+                for hypothesis in verdicts.accepted {
+                    if self.first_proposal(context, &model, &hypothesis) {
+                        consultation.accepted.push(hypothesis);
+                    } else {
+                        tracing::debug!(class = %hypothesis.class, target = %hypothesis.target, "the model said this already");
+                    }
+                }
             }
             Err(error) => consultation.error = Some(error),
         }
         self.record(context, &consultation).await;
         consultation
+    }
+
+    /// Whether `model` proposes `hypothesis` about this context for the first time (and remembers it).
+    fn first_proposal(&self, context: &IncidentContext, model: &str, hypothesis: &Hypothesis) -> bool {
+        let key: Proposed =
+            (context.incident, context.collected_at, model.to_string(), hypothesis.class, hypothesis.target.clone());
+        let mut proposed = self.proposed.lock().unwrap_or_else(|e| e.into_inner());
+        if proposed.contains(&key) {
+            return false;
+        }
+        if proposed.len() >= PROPOSALS_REMEMBERED {
+            proposed.pop_front();
+        }
+        proposed.push_back(key);
+        true
     }
 
     fn user_message(&self, digest: &Digest, known: &[Known<'_>]) -> String {

@@ -23,6 +23,34 @@ pub enum WritesState {
 /// What the watchtower tells health. medic without a watchtower always writes ([`WritesAlwaysEnabled`]).
 pub trait WatchtowerProbe: Send + Sync {
     fn writes(&self) -> WritesState;
+
+    /// The model assist's own state (the watchtower's measurements, the routing between models), shown
+    /// under `llm` when a model is configured.
+    fn model(&self) -> Option<serde_json::Value> {
+        None
+    }
+}
+
+/// The probe of a medic with a model assist (`[llm]`): the reasoner's watchtower and router.
+pub struct ModelAssistProbe(pub std::sync::Arc<medic_agents::llm::Reasoner>);
+
+impl WatchtowerProbe for ModelAssistProbe {
+    fn writes(&self) -> WritesState {
+        let status = self.0.watchtower().status();
+        match (status.writes, status.reason, status.since) {
+            (medic_agents::llm::Writes::Suspended, Some(reason), Some(since)) => {
+                WritesState::Suspended { reason, since }
+            }
+            _ => WritesState::Enabled,
+        }
+    }
+
+    fn model(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({
+            "watchtower": self.0.watchtower().status(),
+            "routing": self.0.router().status(),
+        }))
+    }
 }
 
 /// The probe of a medic without a watchtower.
@@ -45,12 +73,16 @@ pub async fn health(state: web::Data<HttpState>) -> HttpResponse {
     let unsent = state.store.outbox_unsent().await.ok();
     let writes = state.watchtower.writes();
     let status = if writes == WritesState::Enabled { "ok" } else { "degraded" };
-    HttpResponse::Ok().json(serde_json::json!({
+    let mut body = serde_json::json!({
         "status": status,
         "open_incidents": open,
         "watchtower": writes,
         "notifications": { "unsent": unsent },
-    }))
+    });
+    if let Some(model) = state.watchtower.model() {
+        body["llm"] = model;
+    }
+    HttpResponse::Ok().json(body)
 }
 
 #[cfg(test)]

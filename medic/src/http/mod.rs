@@ -23,7 +23,7 @@ mod slack;
 mod webhooks;
 
 pub use auth::{ApiAuth, ApiConfig, Role};
-pub use health::{WatchtowerProbe, WritesAlwaysEnabled, WritesState};
+pub use health::{ModelAssistProbe, WatchtowerProbe, WritesAlwaysEnabled, WritesState};
 
 /// What the handlers share.
 #[derive(Clone)]

@@ -1,0 +1,79 @@
+//! The watchtower end to end on the lab: the reasoning backend (the Ollama stand-in) answers slower than
+//! the threshold (configured at 1 s here, 60 s by default), so medic turns monitor-only — it still
+//! diagnoses the fault, the Executor answers `Suspended` instead of writing, the incident is escalated
+//! saying why, and `GET /v1/health` reports the suspension and the routing state. When the backend answers
+//! promptly again, the watchtower's probes release the writes and health says so.
+use medic_agents::llm::stand_in::{OllamaStandIn, Reply};
+use medic_agents::llm::{LlmConfig, ModelConfig};
+use medic_chaos_tests::{Rig, RigConfig, experiment};
+use medic_core::{AuditKind, RootCauseClass};
+use medic_store::{Incident, IncidentStatus};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+const MODEL: &str = "llama3.1:8b";
+
+fn settled(i: &Incident) -> bool {
+    matches!(i.status, IncidentStatus::Resolved | IncidentStatus::Escalated | IncidentStatus::Failed)
+}
+
+async fn health(rig: &Rig) -> Value {
+    reqwest::get(format!("{}/v1/health", rig.medic.url())).await.unwrap().json().await.unwrap()
+}
+
+#[actix_rt::test]
+async fn a_slow_model_suspends_writes_medic_keeps_diagnosing_and_recovery_releases_them() {
+    let ollama = OllamaStandIn::start(&[MODEL]).await;
+    ollama.always(MODEL, Reply::hypotheses(json!([])).after(Duration::from_millis(1_300)));
+    let url = ollama.url().to_string();
+    let rig = Rig::start(RigConfig { seed: 41, ..RigConfig::default() }, move |c| {
+        let mut llm = LlmConfig { url, models: vec![ModelConfig::new(MODEL)], retries: 0, ..LlmConfig::default() };
+        llm.watchtower.slow_after_secs = 1.0;
+        llm.watchtower.probe_backoff_ms = 100;
+        llm.watchtower.probe_backoff_max_secs = 0.5;
+        c.llm = Some(llm);
+    })
+    .await
+    .expect("the rig starts");
+    rig.wait_healthy("shop", Duration::from_secs(600)).await.expect("the shop comes up");
+    let before = health(&rig).await;
+    assert_eq!(before["watchtower"]["writes"], "enabled", "{before}");
+    assert_eq!(before["llm"]["routing"]["models"][0]["model"], MODEL, "{before}");
+
+    rig.apply(&experiment("cart-memory-stress.yaml").unwrap()).unwrap();
+    let incident = rig
+        .wait_for_incident(Duration::from_secs(30 * 60), |i| {
+            i.root_cause == Some(RootCauseClass::OomMemoryLimit) && settled(i)
+        })
+        .await
+        .expect("the OOM is diagnosed and the incident settles");
+    let story = rig.timeline(&incident).await.unwrap();
+    assert_eq!(incident.status, IncidentStatus::Escalated, "{story}");
+    let timeline = rig.medic.store.timeline(incident.uid).await.unwrap();
+    assert!(!timeline.iter().any(|r| r.entry.kind == AuditKind::ActionApplied), "nothing written:\n{story}");
+    let escalated = timeline.iter().find(|r| r.entry.kind == AuditKind::Escalated).expect("escalated");
+    assert!(escalated.entry.summary.contains("writes suspended: watchtower:"), "{story}");
+    assert!(escalated.entry.summary.contains("slower than the 1 s threshold"), "{story}");
+
+    let during = health(&rig).await;
+    assert_eq!(during["status"], "degraded", "{during}");
+    assert_eq!(during["watchtower"]["writes"], "suspended", "{during}");
+    assert!(during["watchtower"]["reason"].as_str().unwrap().contains(MODEL), "{during}");
+    assert_eq!(during["llm"]["watchtower"]["slow_after_secs"], 1.0, "{during}");
+    assert!(during["llm"]["routing"]["models"][0]["calls"].as_u64().unwrap() >= 1, "{during}");
+
+    // The backend recovers: the watchtower's probes see prompt answers and writes resume.
+    ollama.always(MODEL, Reply::hypotheses(json!([])));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let after = health(&rig).await;
+        if after["watchtower"]["writes"] == "enabled" {
+            assert_eq!(after["status"], "ok", "{after}");
+            assert!(after["llm"]["watchtower"]["engagements"].as_u64().unwrap() >= 1, "{after}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "writes still suspended: {after}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    rig.stop().await;
+}
