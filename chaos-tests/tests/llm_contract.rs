@@ -329,3 +329,38 @@ async fn routing_shifts_toward_the_model_that_is_right() {
     assert!(by_name("large").success > by_name("small").success, "{status:#?}");
     assert!(by_name("small").stats.refuted > 0 && by_name("large").stats.confirmed > 0);
 }
+
+/// The same stand-in serves `/api/embed` as Ollama documents it; medic's Ollama embedder (incident memory)
+/// gets one unit vector per input from it, and a model the server does not have is an error that says so.
+#[actix_rt::test]
+async fn the_embed_endpoint_answers_medics_embedder_as_ollama_does() {
+    use medic_core::ports::Embedder;
+    let ollama = OllamaStandIn::start(&["all-minilm"]).await;
+    let embedder = medic_memory::OllamaEmbedder::new(ollama.url(), "all-minilm", 384, Duration::from_secs(5)).unwrap();
+    let texts: Vec<String> = [
+        "OOMKilled exit 137 memory limit 256Mi",
+        "OOMKilled exit 137 memory limit 512Mi",
+        "FATAL: sorry, too many clients already",
+    ]
+    .map(String::from)
+    .to_vec();
+    let vectors = embedder.embed(&texts).await.unwrap();
+    assert_eq!(vectors.len(), 3);
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    for v in &vectors {
+        assert_eq!(v.len(), 384);
+        assert!((dot(v, v) - 1.0).abs() < 1e-3);
+    }
+    assert!(dot(&vectors[0], &vectors[1]) > dot(&vectors[0], &vectors[2]));
+    let request = ollama.requests().into_iter().find(|r| r.path == "/api/embed").unwrap().json();
+    assert_eq!(request["model"], "all-minilm");
+    assert_eq!(request["input"].as_array().unwrap().len(), 3);
+
+    let missing = medic_memory::OllamaEmbedder::new(ollama.url(), "nomic-embed-text", 768, Duration::from_secs(5))
+        .unwrap()
+        .embed(&texts)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(missing.contains("not found"), "{missing}");
+}

@@ -250,6 +250,29 @@ mod tests {
     }
 
     #[test]
+    fn the_model_assist_is_configured_by_its_own_section_and_absent_by_default() {
+        assert_eq!(MedicConfig::default().llm, None);
+        let mut file = tempfile::NamedTempFile::with_suffix(".toml").unwrap();
+        writeln!(
+            file,
+            "[llm]\nurl = \"http://127.0.0.1:11434\"\nmodels = [\"qwen2.5:7b-instruct\", {{ name = \"llama3.1:8b\", cost_per_1k_tokens = 0.2 }}]\nspecialists = [\"compute\"]\ndirector = false\n\n[llm.watchtower]\nslow_after_secs = 2.0\n"
+        )
+        .unwrap();
+        let config = MedicConfig::load_with_env(Some(file.path()), env(&[])).unwrap();
+        let llm = config.llm.clone().expect("[llm] is read");
+        assert_eq!(llm.models.len(), 2);
+        assert_eq!(llm.models[1].cost_per_1k_tokens, 0.2);
+        assert!(llm.assists("compute") && !llm.assists("network") && !llm.director);
+        assert_eq!(llm.watchtower.slow_after_secs, 2.0);
+        config.validate().unwrap();
+
+        let mut file = tempfile::NamedTempFile::with_suffix(".toml").unwrap();
+        writeln!(file, "[llm]\nmodels = []\n").unwrap();
+        let error = format!("{:#}", MedicConfig::load_with_env(Some(file.path()), env(&[])).unwrap_err());
+        assert!(error.contains("[llm]") && error.contains("models"), "{error}");
+    }
+
+    #[test]
     fn mistakes_are_named() {
         let mut file = tempfile::NamedTempFile::with_suffix(".toml").unwrap();
         writeln!(file, "[director]\nmin_confidense = 0.7\n").unwrap();
