@@ -10,8 +10,14 @@
 //!    it); a fix that failed for a close match is not tried first;
 //! 4. act only when the best remedy clears the confidence threshold and the margin over the best competing
 //!    remedy; otherwise escalate with the competing hypotheses, or observe when nothing is wrong.
+//!
+//! An escalation for want of confidence still says what medic would do: [`proposal`] is the plan of the
+//! best remedy, for a human to approve. Once approved and verified it is remembered with its approver, and
+//! step 3 lifts it when the same situation comes back, so the next time is handled without asking.
 use medic_core::decision::{Decision, DecisionRecord, RankedHypothesis, Recollection};
-use medic_core::{FindingReport, Hypothesis, IncidentContext, IncidentUid, ObjectKind, ObjectRef, RootCauseClass};
+use medic_core::{
+    FindingReport, Hypothesis, IncidentContext, IncidentUid, ObjectKind, ObjectRef, Plan, RootCauseClass,
+};
 use medic_playbooks::Catalog;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -337,4 +343,36 @@ fn choose(input: &DecisionInput<'_>, groups: &[Group]) -> Decision {
         plan.rationale.push_str(note);
     }
     Decision::Act { plan }
+}
+
+/// The plan a human is asked to approve when `record` escalates: the best-ranked remedy that did not fail
+/// verification for a close match and that its playbook can plan. `None` when the decision is not an
+/// escalation or nothing can be planned (no hypothesis, no playbook, or only remedies that failed before).
+pub fn proposal(input: &DecisionInput<'_>, record: &DecisionRecord) -> Option<Plan> {
+    if !matches!(record.decision, Decision::Escalate { .. }) {
+        return None;
+    }
+    let failed_before = |h: &Hypothesis| {
+        input.recalled.iter().any(|r| {
+            !r.fix_worked
+                && r.similarity >= input.thresholds.min_similarity
+                && r.class == h.class
+                && h.playbook.is_some()
+                && r.playbook == h.playbook
+        })
+    };
+    let best = record
+        .ranked
+        .iter()
+        .filter(|r| r.hypothesis.class != RootCauseClass::NoFault)
+        .find(|r| !failed_before(&r.hypothesis))?;
+    let playbook = input.catalog.get(best.hypothesis.playbook.as_deref()?)?;
+    let mut plan = playbook.plan(&best.hypothesis, input.incident, input.context).ok()?;
+    let support = best.supported_by.join(", ");
+    plan.rationale = format!("{} [score {:.2}, from {support}]", plan.rationale, best.score);
+    for note in &best.notes {
+        plan.rationale.push_str("; ");
+        plan.rationale.push_str(note);
+    }
+    Some(plan)
 }

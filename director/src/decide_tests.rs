@@ -9,7 +9,7 @@ use medic_playbooks::Catalog;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::decide::{DecisionInput, Thresholds, decide, track_record_weight};
+use crate::decide::{DecisionInput, Thresholds, decide, proposal, track_record_weight};
 
 /// `specialist class target confidence [key=value ...]`; the playbook is the class's built-in one, or none
 /// with `playbook=none`.
@@ -276,4 +276,105 @@ fn track_record_weights() {
     assert_eq!(track_record_weight(0, 0), 1.0);
     assert!(track_record_weight(20, 0) > 1.4);
     assert!(track_record_weight(0, 20) < 0.6);
+}
+
+#[test]
+fn an_escalation_proposes_the_best_remedy_for_approval() {
+    // (name, hypotheses, recalled, the proposed plan as `<class> <target>` or "none")
+    let rows: Vec<(&str, &[&str], Vec<Recollection>, &str)> = vec![
+        (
+            "a weak hypothesis is proposed",
+            &["compute crash-transient Deployment/shop/cart 0.5 pod=cart-1"],
+            vec![],
+            "crash-transient Deployment/shop/cart",
+        ),
+        (
+            "of two close remedies the better is proposed",
+            &[
+                "compute oom-memory-limit Deployment/shop/cart 0.7 container=app memory_limit=256Mi",
+                "compute bad-rollout Deployment/shop/cart 0.65 to_revision=1",
+            ],
+            vec![],
+            "oom-memory-limit Deployment/shop/cart",
+        ),
+        (
+            "a remedy that failed for a close match is not proposed",
+            &["compute oom-memory-limit Deployment/shop/cart 0.85 container=app memory_limit=256Mi"],
+            vec![recollection("oom-memory-limit", false, None, 0.93)],
+            "none",
+        ),
+        (
+            "the alternative to a remedy that failed is proposed",
+            &[
+                "compute oom-memory-limit Deployment/shop/cart 0.85 container=app memory_limit=256Mi",
+                "compute memory-leak Deployment/shop/cart 0.4 container=app memory_limit=256Mi",
+            ],
+            vec![recollection("oom-memory-limit", false, None, 0.93)],
+            "memory-leak Deployment/shop/cart",
+        ),
+        ("nothing without a playbook", &["compute image-pull Deployment/shop/cart 0.5 playbook=none"], vec![], "none"),
+        ("nothing when nothing is wrong", &[], vec![], "none"),
+        (
+            "nothing when medic acts",
+            &["compute oom-memory-limit Deployment/shop/cart 0.85 container=app memory_limit=256Mi"],
+            vec![],
+            "none",
+        ),
+    ];
+    let catalog = Catalog::builtin().unwrap();
+    let ctx = context();
+    for (name, hypotheses, recalled, expect) in rows {
+        let incident = IncidentUid::new();
+        let findings = reports(incident, hypotheses);
+        let weights = BTreeMap::new();
+        let input = DecisionInput {
+            incident,
+            context: &ctx,
+            findings: &findings,
+            missing: &[],
+            recalled: &recalled,
+            catalog: &catalog,
+            weights: &weights,
+            thresholds: Thresholds::default(),
+        };
+        let record = decide(&input);
+        let got = proposal(&input, &record).map_or("none".to_string(), |p| format!("{} {}", p.class, p.target));
+        assert_eq!(got, expect, "row {name:?}: {:?}", record.decision);
+    }
+}
+
+#[test]
+fn a_human_approved_fix_recalled_lifts_the_same_weak_case_to_act() {
+    // The first time the case is weak and escalates with a proposal; the proposal, approved and verified,
+    // comes back as a close recollection and the same findings are acted on without asking.
+    let catalog = Catalog::builtin().unwrap();
+    let ctx = context();
+    let incident = IncidentUid::new();
+    let findings = reports(incident, &["compute crash-transient Deployment/shop/cart 0.5 pod=cart-1"]);
+    let weights = BTreeMap::new();
+    let mut input = DecisionInput {
+        incident,
+        context: &ctx,
+        findings: &findings,
+        missing: &[],
+        recalled: &[],
+        catalog: &catalog,
+        weights: &weights,
+        thresholds: Thresholds::default(),
+    };
+    let first = decide(&input);
+    assert!(matches!(first.decision, Decision::Escalate { .. }), "{:?}", first.decision);
+    let proposed = proposal(&input, &first).expect("a plan is proposed");
+    let approved = [Recollection {
+        playbook: Some(proposed.playbook.clone()),
+        ..recollection("crash-transient", true, Some("api:alice"), 0.9)
+    }];
+    input.recalled = &approved;
+    match decide(&input).decision {
+        Decision::Act { plan } => {
+            assert_eq!(plan.steps, proposed.steps);
+            assert!(plan.rationale.contains("approved by api:alice, verified"), "{}", plan.rationale);
+        }
+        other => panic!("expected to act on the recalled fix, got {other:?}"),
+    }
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 use tracing::{Instrument, info, warn};
 
 use crate::adjudicate::Adjudicator;
-use crate::decide::{DecisionInput, Thresholds, decide, track_record_weight};
+use crate::decide::{DecisionInput, Thresholds, decide, proposal, track_record_weight};
 
 const ACTOR: &str = "director";
 
@@ -305,6 +305,21 @@ impl Shared {
             findings.push(opinion);
             record = decide_over(&findings);
         }
+        // An escalation comes with the plan medic would run, for a human to approve.
+        let proposed = proposal(
+            &DecisionInput {
+                incident,
+                context: &context,
+                findings: &findings,
+                missing: &missing,
+                recalled: &recalled,
+                catalog: &self.catalog,
+                weights: &weights,
+                thresholds: self.config.thresholds(),
+            },
+            &record,
+        )
+        .map(Arc::new);
         let summary = decision_summary(&record);
         info!(decision = record.decision.kind(), "{summary}");
         self.audit(AuditEntry::new(incident, AuditKind::Decision, ACTOR, summary).with_detail(&record)).await;
@@ -328,7 +343,14 @@ impl Shared {
                 self.status(incident, IncidentStatus::Closed).await;
                 self.notify(incident, IncidentEvent::Closed { summary }).await;
             }
-            Decision::Escalate { reason } => self.escalate(incident, reason.clone(), Some(record.clone())).await,
+            Decision::Escalate { reason } => match proposed {
+                // Not sure enough to act: a human decides, with the plan medic would run ready to approve
+                // (never in an observing namespace).
+                Some(plan) if self.mode_of(&plan, &context).0 != Mode::Observe => {
+                    self.propose(plan, context, record.clone(), reason.clone()).await;
+                }
+                _ => self.escalate(incident, reason.clone(), Some(record.clone())).await,
+            },
             Decision::Act { plan } => {
                 let plan = Arc::new(plan.clone());
                 let (mode, namespace) = self.mode_of(&plan, &context);
@@ -505,6 +527,15 @@ impl Shared {
         self.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(plan.id, Pending { context, record });
         self.status(incident, IncidentStatus::AwaitingApproval).await;
         self.notify(incident, IncidentEvent::ApprovalRequested { plan: Box::new((*plan).clone()) }).await;
+    }
+
+    /// Escalates with a proposal: the plan waits for a human's approval, and the escalation says which plan
+    /// to approve.
+    async fn propose(&self, plan: Arc<Plan>, context: Arc<IncidentContext>, record: DecisionRecord, reason: String) {
+        let incident = plan.incident;
+        self.await_approval(plan.clone(), context, record.clone(), format!("escalated: {reason}")).await;
+        let reason = format!("{reason}; plan {} ({}) is proposed for approval", plan.id, plan.playbook);
+        self.escalate(incident, reason, Some(record)).await;
     }
 
     async fn verdict(self: Arc<Self>, msg: PlanVerdict) -> Result<(), String> {
