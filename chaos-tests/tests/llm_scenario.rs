@@ -123,5 +123,11 @@ async fn resolved_with_the_model(seed: u64, customise: impl FnOnce(&mut LlmConfi
     let env_from = cart.spec.template.spec.unwrap().containers[0].env_from.clone();
     assert!(env_from.is_none_or(|e| e.is_empty()), "the rollback removed the missing ConfigMap");
     assert!(!ollama.chats().is_empty());
+    // The verified fix is credited to the model that named its cause: routing learns from it.
+    let health: serde_json::Value =
+        reqwest::get(format!("{}/v1/health", rig.medic.url())).await.unwrap().json().await.unwrap();
+    let route = &health["llm"]["routing"]["models"][0];
+    assert_eq!(route["model"], MODEL, "{health}");
+    assert_eq!(route["confirmed"], 1, "{health}");
     rig.stop().await;
 }

@@ -41,9 +41,12 @@ pub fn is_close(record: &DecisionRecord) -> bool {
     below || tied
 }
 
-/// The Director's adjudicator backed by the model assist.
+/// The Director's adjudicator backed by the model assist. It also credits the models whose hypotheses
+/// the Director acted on (adaptive routing learns from verification), so it is installed whenever a model
+/// is configured; it adjudicates only when `[llm] director` says so.
 pub struct ModelAdjudicator {
     reasoner: Arc<Reasoner>,
+    adjudicates: bool,
     /// How long the Director waits before deciding without it.
     within: Duration,
 }
@@ -51,7 +54,8 @@ pub struct ModelAdjudicator {
 impl ModelAdjudicator {
     pub fn new(reasoner: Arc<Reasoner>) -> Self {
         let within = Duration::from_millis(reasoner.config().adjudicate_within_ms);
-        Self { reasoner, within }
+        let adjudicates = reasoner.config().director;
+        Self { reasoner, adjudicates, within }
     }
 }
 
@@ -62,6 +66,9 @@ impl Adjudicator for ModelAdjudicator {
         record: &'a DecisionRecord,
     ) -> BoxFuture<'a, Option<FindingReport>> {
         Box::pin(async move {
+            if !self.adjudicates {
+                return None;
+            }
             let started = Instant::now();
             let known: Vec<Known<'_>> =
                 record.ranked.iter().map(|r| Known { hypothesis: &r.hypothesis, score: r.score }).collect();

@@ -164,7 +164,8 @@ pub async fn start(config: MedicConfig, overrides: Overrides) -> Result<Medic> {
     };
     let mut director =
         Director::new(config.director.clone(), links, catalog.clone(), store.clone()).with_modes(config.modes.clone());
-    if let Some(reasoner) = reasoner.as_ref().filter(|r| r.config().director) {
+    // Adjudicates when `[llm] director` is set; credits the models with verified fixes either way.
+    if let Some(reasoner) = &reasoner {
         director = director.with_adjudicator(Arc::new(ModelAdjudicator::new(reasoner.clone())));
     }
     let director = director.start();
