@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing medic needs on Debian, idempotently: C/C++ toolchain pieces for
 # FAISS (cmake, BLAS, LAPACK), Prometheus and Alertmanager for the end-to-end chain, and the Rust
-# components CI uses. Safe to run again; it installs only what is missing.
+# components and cargo tools (nextest, cargo-fuzz) CI uses. Safe to run again; it installs only what is
+# missing.
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libopenblas-dev liblapack-dev prometheus prometheus-alertmanager)
@@ -29,4 +30,8 @@ fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "setup: installing cargo-nextest"
   cargo install --locked cargo-nextest
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "setup: installing cargo-fuzz"
+  cargo install --locked cargo-fuzz
 fi
