@@ -229,3 +229,61 @@ async fn a_deletion_the_dry_run_reveals_is_refused() {
         plan(vec![ActionSpec::Unquarantine { namespace: "shop".into(), policy: "medic-quarantine".into() }]);
     assert_refused(&h, &unquarantine, None, "never-delete", "would delete PersistentVolumeClaim orders-data").await;
 }
+
+#[tokio::test]
+async fn every_red_line_refuses_with_its_reason_an_audit_record_and_no_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let scale =
+        |ns: &str, replicas: i32| ActionSpec::Scale { namespace: ns.into(), deployment: "cart".into(), replicas };
+    let restart = |ns: &str| ActionSpec::RolloutRestart { namespace: ns.into(), deployment: "cart".into() };
+    let delete_pod = |ns: &str| ActionSpec::DeletePod { namespace: ns.into(), pod: "cart-h3-a".into() };
+    // (step, rule, part of the reason), each on a healthy shop/cart.
+    let cases = [
+        (scale("kube-system", 3), "protected-namespace", "medic never writes in namespace kube-system"),
+        (restart("kube-public"), "protected-namespace", "medic never writes in namespace kube-public"),
+        (delete_pod("kube-node-lease"), "protected-namespace", "medic never writes in namespace kube-node-lease"),
+        (scale("shop", 0), "never-scale-to-zero", "scaling to zero would take the workload down"),
+    ];
+    for (step, rule, reason) in cases {
+        let h = harness(&store, ExecutorConfig::default(), ModesConfig::default(), healthy(), start());
+        assert_refused(&h, &plan(vec![step]), None, rule, reason).await;
+    }
+
+    // Objects labelled medic.io/ignore: the deployment itself, or a pod a step would delete.
+    let labelled = healthy();
+    labelled.deployments.lock().unwrap()[0].labels.insert("medic.io/ignore".into(), "true".into());
+    let h = harness(&store, ExecutorConfig::default(), ModesConfig::default(), labelled, start());
+    let reason = "Deployment/shop/cart is labelled medic.io/ignore";
+    assert_refused(&h, &plan(vec![restart("shop")]), None, "ignore-label", reason).await;
+    let labelled = healthy();
+    labelled.pods.lock().unwrap()[0].labels.insert("medic.io/ignore".into(), String::new());
+    let h = harness(&store, ExecutorConfig::default(), ModesConfig::default(), labelled, start());
+    let reason = "Pod/shop/cart-h3-a is labelled medic.io/ignore";
+    assert_refused(&h, &plan(vec![delete_pod("shop")]), None, "ignore-label", reason).await;
+
+    // Never delete a Namespace, PersistentVolumeClaim, Node or CRD — whatever the API server says a step
+    // would delete.
+    let removed = [
+        ("Namespace", "shop", "never deletes a Namespace"),
+        ("PersistentVolumeClaim", "orders-data", "never deletes a PersistentVolumeClaim"),
+        ("Node", "node-1", "never deletes a Node"),
+        ("CustomResourceDefinition", "podchaos.chaos-mesh.org", "never deletes a CustomResourceDefinition"),
+    ];
+    let policy = "/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies/medic-quarantine";
+    for (kind, name, reason) in removed {
+        let existing = json!({"kind": "NetworkPolicy", "metadata": {"name": "medic-quarantine", "namespace": "shop",
+            "labels": {"app.kubernetes.io/managed-by": "medic"}}});
+        let mut inner = objects_responder([(policy.to_string(), existing)].into());
+        let responder: Responder = Box::new(move |s: &Seen| {
+            if s.method == "DELETE" {
+                return (200, json!({"kind": kind, "metadata": {"name": name}}));
+            }
+            inner(s)
+        });
+        let h = harness_with(&store, ExecutorConfig::default(), ModesConfig::default(), healthy(), start(), responder);
+        let unquarantine =
+            plan(vec![ActionSpec::Unquarantine { namespace: "shop".into(), policy: "medic-quarantine".into() }]);
+        assert_refused(&h, &unquarantine, None, "never-delete", reason).await;
+    }
+}
