@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
 use crate::error::{Error, Result};
-use crate::patterns::LogSignal;
+use crate::patterns::{self, LogSignal};
 use crate::playbook_ids as playbook;
-use crate::signals::{self as sig, Crash};
+use crate::signals::{self as sig, Crash, LogFinding};
 use crate::specialist::{Findings, Specialist, params};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -277,7 +277,9 @@ impl Compute {
             }
         }
 
-        let peer_trouble = logs.iter().any(|f| f.signal.is_peer_failure());
+        // Only the crashing pods' own complaints about peers: a healthy sibling's say nothing about them.
+        let peer_trouble =
+            logs.iter().any(|f| f.signal.is_peer_failure() && crashing_pods.contains(f.excerpt.pod.as_str()));
         if let Some(f) = config_line {
             // The app rejects its configuration, but no rollout to undo: someone must fix the config.
             let mut evidence = evidence.clone();
@@ -385,10 +387,13 @@ impl Compute {
             .fold(None, |acc: Option<f64>, v| Some(acc.map_or(v, |a| a.max(v))));
         let saturated =
             throttled.is_some_and(|t| t >= self.config.cpu_throttled_threshold) || usage.is_some_and(|u| u >= 0.9);
-        if !saturated {
-            return;
-        }
         let mut evidence = Vec::new();
+        if !saturated {
+            // Without CPU metrics, the process says it itself: its own handlers time out on most replicas,
+            // more often than it complains about any peer.
+            let Some(f) = self.overloaded_by_logs(ctx, w) else { return };
+            evidence.push(sig::log_evidence(&f));
+        }
         if let Some(t) = throttled {
             evidence.push(Evidence::new(
                 EvidenceSource::Metric,
@@ -422,6 +427,21 @@ impl Compute {
             Some(playbook::CPU_SATURATION),
             params([("replicas", replicas.to_string())]),
         );
+    }
+
+    /// A line showing the workload overloaded, when most of its pods log that they cannot keep up and those
+    /// lines outnumber its complaints about peers (an overloaded peer makes its callers time out, not shed
+    /// load themselves).
+    fn overloaded_by_logs<'a>(&self, ctx: &'a IncidentContext, w: &'a WorkloadSnapshot) -> Option<LogFinding<'a>> {
+        let logs = sig::log_findings(ctx, &w.workload);
+        let overloaded: Vec<&LogFinding<'_>> = logs.iter().filter(|f| f.signal == LogSignal::Overloaded).collect();
+        let pods: BTreeSet<&str> = overloaded.iter().map(|f| f.excerpt.pod.as_str()).collect();
+        let total = ctx.pods_of(&w.workload).filter(|p| !p.deleting).count().max(1);
+        let peer_failures =
+            logs.iter().filter(|f| f.signal.is_peer_failure() && patterns::peer(f.line).is_some()).count();
+        let lines: BTreeSet<&str> = overloaded.iter().map(|f| f.line).collect();
+        let enough = pods.len() * 2 >= total && lines.len() >= 2 && overloaded.len() > peer_failures;
+        enough.then(|| overloaded[0].clone())
     }
 
     fn nodes(&self, ctx: &IncidentContext, findings: &mut Findings) {
@@ -762,6 +782,30 @@ mod tests {
         let h = top(&ctx);
         assert_eq!(h.class, RootCauseClass::CpuSaturation);
         assert_eq!(h.params["replicas"], "4", "2 replicas at 140% → ceil(2*1.4/0.6)=5, capped at 2x");
+    }
+
+    #[test]
+    fn without_metrics_a_workload_whose_own_handlers_time_out_is_saturated() {
+        let overloaded = |pod: &str, lines: &[&str], b: ContextBuilder| b.logs("shop", pod, false, lines);
+        let go = [
+            r#"{"level":"error","msg":"request failed","path":"/api/products","status":503,"error":"context deadline exceeded"}"#,
+            r#"time="2026-03-01T12:00:01Z" level=error msg="handler timed out" http.path=/api/cart error="context deadline exceeded""#,
+        ];
+        let base = ContextBuilder::new().deployment("shop", "catalog", "catalog:1", 2, "node-1", |_, _| {});
+        let ctx = overloaded("catalog-7d9f8c6b5-fghij", &go, overloaded("catalog-7d9f8c6b5-abcde", &go, base)).build();
+        let h = top(&ctx);
+        assert_eq!(h.class, RootCauseClass::CpuSaturation);
+        assert_eq!(h.params["replicas"], "4");
+
+        // Callers timing out on a peer are not saturated themselves.
+        let peer = [
+            "rpc error: code = DeadlineExceeded desc = dial tcp payment:50051: i/o timeout",
+            "failed to charge card: dial tcp payment:50051: i/o timeout",
+            r#"{"level":"error","msg":"request failed","path":"/checkout","status":503,"error":"context deadline exceeded"}"#,
+        ];
+        let base = ContextBuilder::new().deployment("shop", "checkout", "checkout:1", 1, "node-1", |_, _| {});
+        let ctx = overloaded("checkout-7d9f8c6b5-abcde", &peer, base).build();
+        assert!(compute().analyse(&ctx).iter().all(|h| h.class != RootCauseClass::CpuSaturation));
     }
 
     #[test]

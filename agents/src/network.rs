@@ -74,6 +74,16 @@ impl Specialist for Network {
     }
 }
 
+/// Whether the pod runs on a node whose Ready condition is not true.
+fn on_failed_node(ctx: &IncidentContext, pod: &str) -> bool {
+    ctx.pods
+        .iter()
+        .find(|p| p.name == pod)
+        .and_then(|p| p.node.as_deref())
+        .and_then(|n| ctx.node(n))
+        .is_some_and(|n| n.ready != Some(true))
+}
+
 /// How a dependency looks from the context.
 struct DependencyHealth {
     healthy: bool,
@@ -141,7 +151,10 @@ impl Network {
     /// Peer failures in `caller`'s logs, grouped by the workload they point at.
     fn peers(&self, ctx: &IncidentContext, caller: &ObjectRef, logs: &[LogFinding<'_>], findings: &mut Findings) {
         let mut by_peer: BTreeMap<ObjectRef, Vec<&LogFinding<'_>>> = BTreeMap::new();
-        for f in logs.iter().filter(|f| f.signal.is_peer_failure()) {
+        // A pod on a node that stopped reporting fails its calls because of the node: the node's finding
+        // explains it, and its lines say nothing about the path to the peer.
+        let on_live_node = |f: &&LogFinding<'_>| !on_failed_node(ctx, &f.excerpt.pod);
+        for f in logs.iter().filter(|f| f.signal.is_peer_failure()).filter(on_live_node) {
             let Some(peer) = patterns::peer(f.line) else { continue };
             let Some(target) = sig::resolve_peer(ctx, &peer) else { continue };
             if &target != caller {
@@ -159,6 +172,11 @@ impl Network {
                 }
             }
             if health.healthy {
+                if ctx.pods_of(&dependency).any(|p| on_failed_node(ctx, &p.name)) {
+                    // Some of the peer's pods sit on a node that stopped reporting: the node explains the
+                    // timeouts, not the path.
+                    continue;
+                }
                 // The peer looks fine from the cluster's side: the path to it is what fails.
                 let timeouts = lines.iter().filter(|f| f.signal == LogSignal::Timeout).count();
                 if timeouts < self.config.min_failure_lines {
@@ -425,6 +443,29 @@ mod tests {
         assert_eq!(h.target, ObjectRef::deployment("shop", "checkout"));
         assert_eq!(h.params["pod"], "checkout-7d9f8c6b5-abcde");
         assert_eq!(h.playbook.as_deref(), Some(playbook::NETWORK_DEGRADED));
+    }
+
+    #[test]
+    fn timeouts_to_a_peer_on_a_node_that_stopped_reporting_are_the_node_s() {
+        let ctx = ContextBuilder::new()
+            .target(ObjectRef::deployment("shop", "checkout"))
+            .node("node-1", Some(true))
+            .node("node-2", None)
+            .deployment("shop", "checkout", "checkout:1", 2, "node-1", |_, _| {})
+            .deployment("shop", "payment", "payment:1", 1, "node-2", |_, _| {})
+            .service("shop", "payment", "payment", 50051, 1)
+            .logs(
+                "shop",
+                "checkout-7d9f8c6b5-abcde",
+                false,
+                &[
+                    "rpc error: code = DeadlineExceeded desc = dial tcp payment:50051: i/o timeout",
+                    "failed to charge card: dial tcp payment:50051: i/o timeout",
+                ],
+            )
+            .build();
+        let found = network().analyse(&ctx);
+        assert!(found.iter().all(|h| h.class != RootCauseClass::NetworkDegraded), "{found:?}");
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub enum LogSignal {
     Mining,
     /// An unhandled crash (panic, uncaught exception, segfault).
     Crash,
+    /// The process cannot keep up with its own work: its handlers time out, it sheds load, its workers
+    /// are killed for taking too long.
+    Overloaded,
 }
 
 impl LogSignal {
@@ -54,6 +57,7 @@ impl LogSignal {
             LogSignal::ConfigInvalid => "invalid configuration",
             LogSignal::Mining => "cryptocurrency mining",
             LogSignal::Crash => "unhandled crash",
+            LogSignal::Overloaded => "overloaded",
         }
     }
 
@@ -66,7 +70,7 @@ impl LogSignal {
     }
 }
 
-const SIGNALS: [LogSignal; 11] = [
+const SIGNALS: [LogSignal; 12] = [
     LogSignal::ConnectionRefused,
     LogSignal::Timeout,
     LogSignal::DnsFailure,
@@ -78,6 +82,7 @@ const SIGNALS: [LogSignal; 11] = [
     LogSignal::ConfigInvalid,
     LogSignal::Mining,
     LogSignal::Crash,
+    LogSignal::Overloaded,
 ];
 
 /// One alternation per signal, in the order of `SIGNALS`.
@@ -105,6 +110,8 @@ static SIGNAL_SET: LazyLock<RegexSet> = LazyLock::new(|| {
         r"(?i)stratum\+(?:tcp|ssl)://|\bxmrig\b|cryptonight|\brandomx\b|minexmr|supportxmr|nanopool|2miners|mining pool|new job from|\bhashrate\b",
         // crash
         r"(?i)^panic:|goroutine \d+ \[running\]|Traceback \(most recent call last\)|Exception in thread|Unhandled(?:Promise)?Rejection|uncaughtException|segmentation fault|SIGSEGV|core dumped",
+        // overloaded: gunicorn's worker timeout, Node's event-loop lag, a handler's own deadline
+        r#"(?i)WORKER TIMEOUT|shedding load|event loop lag|handler timed out|Servlet\.service\(\).*TimeoutException|server (?:is )?overloaded|RejectedExecutionException|"status":\s*50[34]\b.*context deadline exceeded"#,
     ])
     .expect("log signal patterns compile")
 });
@@ -115,8 +122,10 @@ static PEER_PATTERNS: LazyLock<[Regex; 3]> = LazyLock::new(|| {
     [
         Regex::new(r#"host='([A-Za-z0-9_.-]+)', port=(\d{1,5})"#).expect("urllib3 peer"),
         Regex::new(r#"server at "([A-Za-z0-9_.-]+)"(?: \([0-9a-fA-F.:]+\))?, port (\d{1,5})"#).expect("libpq peer"),
-        Regex::new(r"(?:^|[\s/@(\[,=])((?:\d{1,3}\.){3}\d{1,3}|[A-Za-z][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)*):(\d{2,5})\b")
-            .expect("host:port peer"),
+        Regex::new(
+            r#"(?:^|[\s/@(\[,="'])((?:\d{1,3}\.){3}\d{1,3}|[A-Za-z][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)*):(\d{2,5})\b"#,
+        )
+        .expect("host:port peer"),
     ]
 });
 
@@ -213,6 +222,15 @@ mod tests {
                 LogSignal::OutOfMemory,
             ),
             ("MemoryError", LogSignal::OutOfMemory),
+            ("[2026-03-01 12:00:00 +0000] [1] [CRITICAL] WORKER TIMEOUT (pid:7)", LogSignal::Overloaded),
+            (
+                r#"{"level":50,"msg":"request errored","err":{"message":"event loop lag 1840ms, shedding load"}}"#,
+                LogSignal::Overloaded,
+            ),
+            (
+                r#"{"level":"error","msg":"request failed","path":"/api/products","status":503,"error":"context deadline exceeded"}"#,
+                LogSignal::Overloaded,
+            ),
             ("FATAL:  sorry, too many clients already", LogSignal::TooManyConnections),
             (
                 "FATAL:  remaining connection slots are reserved for non-replication superuser connections",
@@ -260,6 +278,11 @@ mod tests {
             ("dial tcp 10.96.12.4:6379: connect: connection refused", "10.96.12.4", Some(6379)),
             ("Error: connect ECONNREFUSED 10.96.0.15:5432", "10.96.0.15", Some(5432)),
             ("Error 111 connecting to cart-redis:6379. Connection refused.", "cart-redis", Some(6379)),
+            (
+                r#"{"level":20,"msg":"beacon sent","target":"203.0.113.50:4444","bytes":1024}"#,
+                "203.0.113.50",
+                Some(4444),
+            ),
             ("HTTPConnectionPool(host='currency', port=7000): Read timed out.", "currency", Some(7000)),
             (
                 "connection to server at \"orders-db\" (10.96.0.9), port 5432 failed: Connection refused",

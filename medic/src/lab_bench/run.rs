@@ -63,6 +63,8 @@ pub struct IncidentTrace {
     pub followed: bool,
     /// The competing hypotheses of each escalation.
     pub escalations: Vec<Vec<RankedHypothesis>>,
+    /// medic asked a human to approve a plan.
+    pub approval_requested: bool,
 }
 
 /// One write medic made to the cluster.
@@ -211,6 +213,11 @@ async fn finished(
         return Ok(false);
     }
     let last_change = incidents.iter().map(|i| i.updated_at).max().unwrap_or(last_event_at).max(last_event_at);
+    let to_repair = scenario.expect.outcome == super::scenario::Outcome::Repaired;
+    if to_repair && samples.iter().all(|s| s.healthy()) {
+        // A slow fault (a leak) has not shown yet: an early, unrelated incident settling is no reason to stop.
+        return Ok(false);
+    }
     if incidents.is_empty() {
         let expected = scenario.expect.outcome != super::scenario::Outcome::Quiet;
         // A fault nobody noticed yet: wait for the deadline; noise that raised nothing: a while.
@@ -321,6 +328,7 @@ async fn read_back(rig: &Rig) -> Result<(Vec<IncidentTrace>, Vec<Write>)> {
             decisions: Vec::new(),
             followed: false,
             escalations: Vec::new(),
+            approval_requested: false,
         })
         .collect();
     incidents.sort_by_key(|i| i.opened_at);
@@ -345,6 +353,11 @@ async fn read_back(rig: &Rig) -> Result<(Vec<IncidentTrace>, Vec<Write>)> {
                 AuditKind::Escalated => {
                     if let Some(t) = trace {
                         t.escalations.push(serde_json::from_value(entry.detail).unwrap_or_default());
+                    }
+                }
+                AuditKind::ApprovalRequested => {
+                    if let Some(t) = trace {
+                        t.approval_requested = true;
                     }
                 }
                 AuditKind::ActionApplied if entry.detail["changed"] == json!(true) => {

@@ -313,6 +313,9 @@ pub enum Outcome {
     Repaired,
     /// medic escalates (naming the causes among its hypotheses) and writes nothing.
     Escalated,
+    /// medic plans the right fix and asks a human to approve it (a high-risk remedy); it writes nothing
+    /// while nobody approves.
+    Approval,
     /// Nothing is wrong: medic writes nothing.
     Quiet,
 }
@@ -322,6 +325,7 @@ impl Outcome {
         match self {
             Outcome::Repaired => "repaired",
             Outcome::Escalated => "escalated",
+            Outcome::Approval => "approval",
             Outcome::Quiet => "quiet",
         }
     }
@@ -630,12 +634,13 @@ fn resolve_expect(loader: &Loader<'_>, topology: &Topology, file: ExpectFile) ->
         None if causes.is_empty() => Outcome::Quiet,
         None | Some("repaired") => Outcome::Repaired,
         Some("escalated") => Outcome::Escalated,
+        Some("approval") => Outcome::Approval,
         Some("quiet") => Outcome::Quiet,
         Some(other) => {
             return Err(loader.error(
                 "expect.outcome",
                 Some(other),
-                format!("unknown outcome {other:?} (repaired, escalated or quiet)"),
+                format!("unknown outcome {other:?} (repaired, escalated, approval or quiet)"),
             ));
         }
     };

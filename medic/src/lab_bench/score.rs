@@ -133,6 +133,12 @@ pub fn score(scenario: &Scenario, obs: &Observation) -> ScenarioResult {
             }
             None => (false, Some(false)),
         },
+        Outcome::Approval => {
+            let asked = obs.incidents.iter().any(|i| i.approval_requested);
+            let class_ok = expect.causes.iter().all(|c| acted.iter().any(|(_, class, _)| class == c.class.as_str()));
+            let all_ok = expect.causes.iter().all(|c| acted.iter().any(|(t, class, _)| cause_found(class, t, c)));
+            (asked && class_ok, Some(asked && all_ok))
+        }
         Outcome::Escalated => {
             let named = |check: &dyn Fn(&medic_core::decision::RankedHypothesis, &super::scenario::Cause) -> bool| {
                 acted.is_empty()
@@ -148,7 +154,7 @@ pub fn score(scenario: &Scenario, obs: &Observation) -> ScenarioResult {
     let mut remedies: Vec<String> = acted.iter().map(|(_, _, p)| p.clone()).collect();
     remedies.dedup();
     let remedy_ok = match expect.outcome {
-        Outcome::Repaired => {
+        Outcome::Repaired | Outcome::Approval => {
             !remedies.is_empty() && remedies.iter().all(|p| expect.causes.iter().any(|c| c.remedies.contains(p)))
         }
         _ => remedies.is_empty(),
@@ -219,7 +225,11 @@ fn expected_label(scenario: &Scenario) -> String {
     }
     let causes: Vec<String> = expect.causes.iter().map(|c| format!("{}@{}", c.class, c.target)).collect();
     let joined = causes.join(" + ");
-    if expect.outcome == Outcome::Escalated { format!("escalate: {joined}") } else { joined }
+    match expect.outcome {
+        Outcome::Escalated => format!("escalate: {joined}"),
+        Outcome::Approval => format!("approve: {joined}"),
+        _ => joined,
+    }
 }
 
 fn short(target: &ObjectRef) -> String {
