@@ -26,7 +26,7 @@ enum BenchCommand {
     },
     /// Alert received → decision → first action applied, on the lab (deterministic path).
     Pipeline {
-        /// Each round breaks every deployment of the shop once.
+        /// Each round breaks every deployment of the shop once, in a fresh lab.
         #[arg(long, default_value_t = 5)]
         rounds: usize,
         #[arg(long, default_value_t = 50.0)]
