@@ -2,19 +2,76 @@
 //! the threshold (configured at 1 s here, 60 s by default), so medic turns monitor-only — it still
 //! diagnoses the fault, the Executor answers `Suspended` instead of writing, the incident is escalated
 //! saying why, and `GET /v1/health` reports the suspension and the routing state. When the backend answers
-//! promptly again, the watchtower's probes release the writes and health says so.
+//! promptly again, the watchtower's probes release the writes and health says so. The escalation says
+//! why in Slack (a stand-in for Slack's incoming webhook: Slack cannot be reached from here).
 use medic_agents::llm::stand_in::{OllamaStandIn, Reply};
 use medic_agents::llm::{LlmConfig, ModelConfig};
 use medic_chaos_tests::{Rig, RigConfig, experiment};
 use medic_core::{AuditKind, RootCauseClass};
 use medic_store::{Incident, IncidentStatus};
 use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const MODEL: &str = "llama3.1:8b";
 
 fn settled(i: &Incident) -> bool {
     matches!(i.status, IncidentStatus::Resolved | IncidentStatus::Escalated | IncidentStatus::Failed)
+}
+
+/// A stand-in for a Slack incoming webhook: it takes a JSON body with `text` (and optional `blocks`) as
+/// Slack does, answers `ok`, or `400 invalid_payload` / `400 no_text` like Slack; it keeps what it took.
+struct SlackWebhookStandIn {
+    url: String,
+    posted: Arc<Mutex<Vec<Value>>>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl SlackWebhookStandIn {
+    fn start() -> SlackWebhookStandIn {
+        use actix_web::{App, HttpResponse, HttpServer, web};
+        let posted: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let kept = posted.clone();
+        let server = HttpServer::new(move || {
+            let kept = kept.clone();
+            App::new().route(
+                "/services/T000/B000/XXXX",
+                web::post().to(move |body: web::Bytes| {
+                    let kept = kept.clone();
+                    async move {
+                        let Ok(value) = serde_json::from_slice::<Value>(&body) else {
+                            return HttpResponse::BadRequest().body("invalid_payload");
+                        };
+                        if !value.get("text").is_some_and(Value::is_string) {
+                            return HttpResponse::BadRequest().body("no_text");
+                        }
+                        kept.lock().unwrap().push(value);
+                        HttpResponse::Ok().body("ok")
+                    }
+                }),
+            )
+        })
+        .workers(1)
+        .disable_signals()
+        .bind(("127.0.0.1", 0))
+        .unwrap();
+        let url = format!("http://{}/services/T000/B000/XXXX", server.addrs()[0]);
+        let server = server.run();
+        let handle = server.handle();
+        actix_rt::spawn(server);
+        SlackWebhookStandIn { url, posted, handle }
+    }
+
+    fn texts(&self) -> Vec<String> {
+        self.posted.lock().unwrap().iter().map(|v| v.to_string()).collect()
+    }
+}
+
+impl Drop for SlackWebhookStandIn {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        actix_rt::spawn(async move { handle.stop(false).await });
+    }
 }
 
 async fn health(rig: &Rig) -> Value {
@@ -26,6 +83,8 @@ async fn a_slow_model_suspends_writes_medic_keeps_diagnosing_and_recovery_releas
     let ollama = OllamaStandIn::start(&[MODEL]).await;
     ollama.always(MODEL, Reply::hypotheses(json!([])).after(Duration::from_millis(1_300)));
     let url = ollama.url().to_string();
+    let slack = SlackWebhookStandIn::start();
+    let webhook = slack.url.clone();
     let rig = Rig::start(RigConfig { seed: 41, ..RigConfig::default() }, move |c| {
         let mut llm = LlmConfig { url, models: vec![ModelConfig::new(MODEL)], retries: 0, ..LlmConfig::default() };
         llm.watchtower.slow_after_secs = 1.0;
@@ -34,6 +93,12 @@ async fn a_slow_model_suspends_writes_medic_keeps_diagnosing_and_recovery_releas
         c.llm = Some(llm);
         // Room for the slow answer (1.3 s) to arrive before the specialists' reports, even on a busy machine.
         c.director.specialist_deadline_ms = 5_000;
+        c.notify.sinks = vec![medic::notify::SinkConfig::SlackWebhook {
+            name: None,
+            url: Some(medic::secrets::Secret::new(webhook)),
+            url_env: None,
+            url_file: None,
+        }];
     })
     .await
     .expect("the rig starts");
@@ -56,6 +121,13 @@ async fn a_slow_model_suspends_writes_medic_keeps_diagnosing_and_recovery_releas
     let escalated = timeline.iter().find(|r| r.entry.kind == AuditKind::Escalated).expect("escalated");
     assert!(escalated.entry.summary.contains("writes suspended: watchtower:"), "{story}");
     assert!(escalated.entry.summary.contains("slower than the 1 s threshold"), "{story}");
+
+    // Slack hears it: the incident is escalated because writes are suspended, and says why.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !slack.texts().iter().any(|t| t.contains("writes suspended: watchtower:")) {
+        assert!(Instant::now() < deadline, "no Slack message about the suspension: {:#?}", slack.texts());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     let during = health(&rig).await;
     assert_eq!(during["status"], "degraded", "{during}");
