@@ -1,6 +1,7 @@
 //! The pipeline end to end, on the lab: a fault → the lab's alert evaluator posts Alertmanager webhooks to
 //! medic's real endpoint → context through kube-rs → specialists → decision → the action through kube-rs →
-//! verified recovery → the incident closed with a complete timeline. One test per root-cause class.
+//! verified recovery → the incident closed with a complete timeline. One test per root-cause class of the
+//! deterministic path (oom-memory-limit, dependency-down, node-not-ready, crash-transient, image-pull, bad-rollout).
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams};
 use medic_chaos_tests::{Rig, RigConfig, experiment};
@@ -131,6 +132,21 @@ async fn an_image_that_cannot_be_pulled_is_rolled_back() {
         {"name": "frontend", "image": "ghcr.io/medic-lab/shop-frontend:1.8.3"}]}}}});
     deployments.patch("frontend", &PatchParams::default(), &Patch::Strategic(patch)).await.unwrap();
     assert_repaired(&rig, RootCauseClass::ImagePull, "Deployment/shop/frontend", "rollout undo").await;
+    let frontend = deployments.get("frontend").await.unwrap();
+    let image = frontend.spec.template.spec.unwrap().containers[0].image.clone();
+    assert_eq!(image.as_deref(), Some("ghcr.io/medic-lab/shop-frontend:1.8.2"));
+    rig.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_release_that_crashes_at_start_is_rolled_back() {
+    let rig = healthy_rig(16).await;
+    let deployments: Api<Deployment> = Api::namespaced(rig.client().await.unwrap(), "shop");
+    // `kubectl set image deployment/frontend frontend=...:1.9.0`: a release whose new code crashes as it starts.
+    let patch = serde_json::json!({"spec": {"template": {"spec": {"containers": [
+        {"name": "frontend", "image": "ghcr.io/medic-lab/shop-frontend:1.9.0"}]}}}});
+    deployments.patch("frontend", &PatchParams::default(), &Patch::Strategic(patch)).await.unwrap();
+    assert_repaired(&rig, RootCauseClass::BadRollout, "Deployment/shop/frontend", "rollout undo").await;
     let frontend = deployments.get("frontend").await.unwrap();
     let image = frontend.spec.template.spec.unwrap().containers[0].image.clone();
     assert_eq!(image.as_deref(), Some("ghcr.io/medic-lab/shop-frontend:1.8.2"));
