@@ -40,7 +40,7 @@ impl Default for ChainConfig {
             seed: 7,
             topology: None,
             max_for: Duration::from_secs(5),
-            verify_stable: Duration::from_secs(15),
+            verify_stable: Duration::from_secs(10),
             medic_asks_prometheus: true,
         }
     }
@@ -95,6 +95,10 @@ impl Chain {
                 });
             }
             medic.executor.poll_interval_secs = 1.0;
+            // Several faults are repaired at once in one namespace: the hourly budget of actions and the
+            // breaker are sized for one cluster's day, not for a suite of scenarios run back to back.
+            medic.executor.max_actions_per_namespace_per_hour = 100;
+            medic.executor.breaker_failures = 10;
         })
         .await?;
         let namespace = rig.lab.topology().namespace.clone();

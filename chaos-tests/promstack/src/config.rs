@@ -30,6 +30,9 @@ pub struct StackConfig {
     pub rules: Vec<RuleFile>,
     /// Every `for:` longer than this is shortened to it, so that a lab alerts within seconds.
     pub max_for: Option<Duration>,
+    /// Every range window of a rule longer than this is shortened to it, so that an alert resolves within
+    /// a minute of its cause rather than when a `[5m]` or `[10m]` window has forgotten it.
+    pub max_window: Option<Duration>,
     /// Where Alertmanager posts; without one, alerts stay in Alertmanager.
     pub receiver: Option<WebhookReceiver>,
     pub group_by: Vec<String>,
@@ -43,7 +46,7 @@ pub struct StackConfig {
 
 impl StackConfig {
     /// The lab's settings: a scrape and an evaluation every second, the lab's and medic's rules with `for:`
-    /// of at most 5 s, Alertmanager's `group_wait: 1s` and `group_interval: 5s`.
+    /// of at most 5 s and range windows of at most 1 m, Alertmanager's `group_wait: 1s` and `group_interval: 5s`.
     pub fn for_lab(scrape_target: impl Into<String>) -> Self {
         Self {
             scrape_target: scrape_target.into(),
@@ -53,6 +56,7 @@ impl StackConfig {
             evaluation_interval: Duration::from_secs(1),
             rules: vec![RuleFile::lab(), RuleFile::medic()],
             max_for: Some(Duration::from_secs(5)),
+            max_window: Some(Duration::from_secs(60)),
             receiver: None,
             group_by: vec!["alertname".into(), "namespace".into()],
             group_wait: Duration::from_secs(1),
@@ -99,9 +103,15 @@ impl StackConfig {
         Ok(())
     }
 
-    /// The rule files as Prometheus will load them (`for:` shortened).
+    /// The rule files as Prometheus will load them (`for:` and range windows shortened).
     pub fn effective_rules(&self) -> Result<Vec<RuleFile>> {
-        self.rules.iter().map(|r| self.max_for.map_or_else(|| Ok(r.clone()), |max| r.with_max_for(max))).collect()
+        self.rules
+            .iter()
+            .map(|r| {
+                let r = self.max_for.map_or_else(|| Ok(r.clone()), |max| r.with_max_for(max))?;
+                self.max_window.map_or(Ok(r.clone()), |max| r.with_max_window(max))
+            })
+            .collect()
     }
 
     /// `prometheus.yml`, with the rule files under `rules_dir` and Alertmanager at `alertmanager`.

@@ -1,7 +1,8 @@
 //! Rule files: the lab's (`lab/rules/medic-lab-rules.yml`, the kube-prometheus rules and the lab's service
 //! rules) and medic's own (`chaos-tests/rules/medic-rules.yml`), with their `for:` durations shortened for a
-//! lab that should alert within seconds. Nothing else of a rule changes: Prometheus evaluates the very
-//! expressions the files hold.
+//! lab that should alert within seconds, and optionally their range windows too (a `[5m]` window keeps an
+//! alert firing five minutes after its cause is gone, longer than a lab's scenario lasts). Nothing else of a
+//! rule changes: Prometheus evaluates the files' own expressions.
 use serde_yaml_ng::Value;
 use std::time::Duration;
 
@@ -87,6 +88,65 @@ impl RuleFile {
     }
 }
 
+impl RuleFile {
+    /// The same rules with every range window (`[10m]`) of an expression longer than `max` shortened to
+    /// `max`. Subqueries (`[5m:1m]`) and brackets inside label values are left alone.
+    pub fn with_max_window(&self, max: Duration) -> Result<RuleFile> {
+        let mut doc = self.document()?;
+        let name = self.name.clone();
+        let groups = doc
+            .get_mut("groups")
+            .and_then(Value::as_sequence_mut)
+            .ok_or_else(|| Error::Rules { name: name.clone(), message: "no `groups` list".into() })?;
+        for group in groups {
+            let Some(rules) = group.get_mut("rules").and_then(Value::as_sequence_mut) else { continue };
+            for rule in rules.iter_mut().filter_map(Value::as_mapping_mut) {
+                let Some(expr) = rule.get("expr").and_then(Value::as_str) else { continue };
+                let shortened = shorten_windows(expr, max);
+                if shortened != expr {
+                    rule.insert(Value::from("expr"), Value::from(shortened));
+                }
+            }
+        }
+        let yaml = serde_yaml_ng::to_string(&doc)
+            .map_err(|e| Error::Rules { name: name.clone(), message: format!("writing it back: {e}") })?;
+        Ok(RuleFile { name, yaml })
+    }
+}
+
+/// `expr` with every `[duration]` longer than `max` written as `[max]`.
+fn shorten_windows(expr: &str, max: Duration) -> String {
+    let mut out = String::with_capacity(expr.len());
+    let mut rest = expr;
+    let mut quoted = false;
+    while let Some(i) = rest.find(['[', '"']) {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        if rest.starts_with('"') {
+            quoted = !quoted;
+            out.push('"');
+            rest = &rest[1..];
+            continue;
+        }
+        let window = rest[1..]
+            .find(']')
+            .map(|end| &rest[1..=end])
+            .and_then(|inner| parse_duration(inner).map(|d| (inner.len() + 2, d)));
+        match window {
+            Some((len, d)) if !quoted && d > max => {
+                out.push_str(&format!("[{}]", format_duration(max)));
+                rest = &rest[len..];
+            }
+            _ => {
+                out.push('[');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 fn rules<'a>(doc: &'a Value, name: &str) -> Result<impl Iterator<Item = impl Iterator<Item = &'a Value>>> {
     let groups = doc
         .get("groups")
@@ -146,6 +206,24 @@ pub fn format_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_longer_range_windows_are_shortened() {
+        let minute = Duration::from_secs(60);
+        let cases = [
+            ("max_over_time(x{reason=\"A\"}[5m]) >= 1", "max_over_time(x{reason=\"A\"}[1m]) >= 1"),
+            ("rate(a[30s]) / rate(b[10m])", "rate(a[30s]) / rate(b[1m])"),
+            ("max_over_time(rate(a[1m])[5m:1m])", "max_over_time(rate(a[1m])[5m:1m])"),
+            ("a{code=~\"[5m]\"}", "a{code=~\"[5m]\"}"),
+            ("up == 1", "up == 1"),
+        ];
+        for (expr, want) in cases {
+            assert_eq!(shorten_windows(expr, minute), want, "{expr}");
+        }
+        let lab = RuleFile::lab().with_max_window(minute).unwrap();
+        let crash = lab.alerts().unwrap().into_iter().find(|a| a.alert == "KubePodCrashLooping").unwrap();
+        assert!(crash.expr.contains("[1m]") && !crash.expr.contains("[5m]"), "{}", crash.expr);
+    }
 
     #[test]
     fn durations_read_and_write_as_prometheus_spells_them() {

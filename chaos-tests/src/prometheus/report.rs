@@ -116,6 +116,11 @@ impl fmt::Display for RepairReport {
         for stage in Stage::ALL {
             write!(f, "  {:<38} {:>8}", stage.interval(), secs(self.interval(stage)))?;
             if stage == Stage::Firing
+                && let (Some(pending), Some(_)) = (self.pending, self.firing)
+                && pending < self.fault
+            {
+                write!(f, "   (the same alert was already pending at the fault)")?;
+            } else if stage == Stage::Firing
                 && let (Some(pending), Some(firing)) = (self.pending, self.firing)
             {
                 write!(
@@ -166,7 +171,9 @@ async fn first_sample(
     from: Timestamp,
 ) -> Option<Timestamp> {
     let promql = format!("timestamp(ALERTS{{{}}})", matchers(labels, state));
-    let start = from.as_millisecond() as f64 / 1000.0 - 60.0;
+    // From the fault on: one Prometheus watches several faults in turn, and an earlier one may have fired
+    // the same alert.
+    let start = from.as_millisecond() as f64 / 1000.0 - 1.0;
     let end = Timestamp::now().as_millisecond() as f64 / 1000.0;
     let series = chain.stack.query_range(&promql, start, end, 1.0).await.ok()?;
     let first = series.iter().filter_map(|s| s.values.first().map(|(_, v)| *v)).fold(f64::INFINITY, f64::min);
