@@ -265,11 +265,12 @@ impl Network {
             .filter(|l| ctx.pods_of(workload).any(|p| p.name == l.pod))
             .flat_map(|l| l.lines.iter().map(move |line| (l, line)))
             .find_map(|(l, line)| {
-                let peer = patterns::peer(line)?;
-                let suspicious = patterns::is_external_ipv4(&peer.host)
-                    && !self.config.egress_allowlist.iter().any(|a| a == &peer.host)
-                    && peer.port.is_some_and(|p| self.config.mining_ports.contains(&p));
-                suspicious.then_some((l, line, peer))
+                let peer = patterns::peers(line).find(|peer| {
+                    patterns::is_external_ipv4(&peer.host)
+                        && !self.config.egress_allowlist.iter().any(|a| a == &peer.host)
+                        && peer.port.is_some_and(|p| self.config.mining_ports.contains(&p))
+                })?;
+                Some((l, line, peer))
             });
         if let Some((excerpt, line, peer)) = external {
             evidence.push(Evidence::new(

@@ -168,6 +168,17 @@ pub fn peer(line: &str) -> Option<Peer> {
     None
 }
 
+/// Every `host:port` a line names, in order (a line may name its source file before its peer).
+pub fn peers(line: &str) -> impl Iterator<Item = Peer> + '_ {
+    PEER_PATTERNS.iter().flat_map(move |pattern| {
+        pattern.captures_iter(line).filter_map(|caps| {
+            let port: u16 = caps[2].parse().ok().filter(|p| *p > 0 && *p != 53)?;
+            let host = &caps[1];
+            (!looks_like_time(host, port)).then(|| Peer { host: host.to_string(), port: Some(port) })
+        })
+    })
+}
+
 /// `12:30` in a timestamp is not a peer.
 fn looks_like_time(host: &str, port: u16) -> bool {
     host.chars().all(|c| c.is_ascii_digit()) && port < 60
@@ -270,6 +281,13 @@ mod tests {
         ] {
             assert!(signals(line).is_empty(), "{line:?} stated {:?}", signals(line));
         }
+    }
+
+    #[test]
+    fn every_peer_of_a_line_is_found() {
+        let line = r#"{"level":"debug","caller":"telemetry/exporter.go:88","msg":"flushed batch","endpoint":"198.51.100.7:3333"}"#;
+        let found: Vec<(String, Option<u16>)> = peers(line).map(|p| (p.host, p.port)).collect();
+        assert_eq!(found, [("exporter.go".to_string(), Some(88)), ("198.51.100.7".to_string(), Some(3333))]);
     }
 
     #[test]
