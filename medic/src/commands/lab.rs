@@ -69,6 +69,17 @@ struct UpArgs {
     /// Seed of every random choice the lab makes.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Also start Debian's Prometheus (scraping the lab every second, with the lab's and medic's rules) and
+    /// Alertmanager beside the lab.
+    #[arg(long)]
+    with_prometheus: bool,
+    /// Where Alertmanager posts its notifications (medic's `/v1/webhooks/alertmanager`); with
+    /// `--with-prometheus`.
+    #[arg(long, requires = "with_prometheus")]
+    alertmanager_webhook: Option<String>,
+    /// The bearer token Alertmanager sends to that webhook, read from this environment variable.
+    #[arg(long, requires = "alertmanager_webhook")]
+    webhook_token_env: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -120,11 +131,49 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     println!("  export KUBECONFIG={}", lab.kubeconfig_path().display());
     println!("  kubectl get pods -n {namespace}");
     println!();
+    let stack = if args.with_prometheus {
+        Some(start_prometheus(&lab, args.alertmanager_webhook, args.webhook_token_env).await?)
+    } else {
+        None
+    };
     println!("Press Ctrl-C to stop.");
     tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
     println!("stopping the lab");
+    if let Some(stack) = stack {
+        stack.stop();
+    }
     lab.stop().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Debian's Prometheus and Alertmanager, configured for the lab (`medic_promstack`), with their URLs printed.
+async fn start_prometheus(
+    lab: &Lab,
+    webhook: Option<String>,
+    token_env: Option<String>,
+) -> anyhow::Result<medic_promstack::Stack> {
+    let binaries = medic_promstack::Binaries::locate().context("--with-prometheus")?;
+    let token = match token_env {
+        Some(name) => Some(std::env::var(&name).with_context(|| format!("reading the webhook token from ${name}"))?),
+        None => None,
+    };
+    let mut config = medic_promstack::StackConfig::for_lab(lab.url().trim_start_matches("http://"));
+    if let Some(url) = webhook {
+        config = config.with_receiver(url, token);
+    }
+    let stack =
+        medic_promstack::Stack::start(&binaries, config).await.context("starting Prometheus and Alertmanager")?;
+    println!(
+        "  Prometheus   {} (scrapes the lab every second; rules: {})",
+        stack.prometheus_url(),
+        stack.dir().join("rules").display()
+    );
+    println!("  Alertmanager {}", stack.alertmanager_url());
+    if let Some(receiver) = &stack.config().receiver {
+        println!("  notifications go to {}", receiver.url);
+    }
+    println!();
+    Ok(stack)
 }
 
 fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
