@@ -1,6 +1,6 @@
 //! Plans that wait for a human, end to end on the lab: medic diagnoses a broken rollout, posts the plan with
 //! Approve/Reject buttons to Slack (the stand-in), and acts only after an approval — through the API with
-//! an approver's token, or through a signed Slack callback. Wrong tokens, low roles, second verdicts and
+//! an approver's token, or through a signed Slack callback; a rejected plan is never applied. Wrong tokens, low roles, second verdicts and
 //! forged, stale or unsigned callbacks are refused, and nothing is applied before the approval.
 mod support;
 
@@ -314,5 +314,41 @@ async fn a_plan_runs_after_a_signed_slack_approval_and_forged_stale_or_unsigned_
     })
     .await;
     assert_eq!(kinds(&rig, &incident).await.iter().filter(|(k, _)| *k == AuditKind::Approved).count(), 1);
+    rig.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_plan_rejected_in_slack_is_never_applied_and_takes_no_second_verdict() {
+    let slack = SlackStandIn::start(BOT_TOKEN, &[CHANNEL], &[]);
+    let (rig, incident) = broken_rollout(&slack, 33).await;
+    let client = http();
+    let url = rig.medic.url();
+    let plan_id = plan_on_the_button(&slack, &incident).await;
+    let now = jiff::Timestamp::now().as_second();
+
+    let rejected =
+        post_signed(&client, &url, click(SLACK_APPROVER, "reject", &plan_id), Some(now), SIGNING_SECRET).await;
+    assert_eq!(rejected.status(), StatusCode::OK);
+    let escalated =
+        rig.wait_for_incident(SETTLE, |i| i.uid == incident.uid && i.status == IncidentStatus::Escalated).await;
+    let story = kinds(&rig, &incident).await;
+    assert!(escalated.is_ok(), "not handed to a human: {story:#?}");
+    let plan = medic_core::PlanId::from_uuid(plan_id.parse().unwrap());
+    let stored = rig.medic.store.plan(plan).await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.decided_by.as_deref()), (PlanStatus::Rejected, Some("slack:U2CERLKJA")));
+    assert!(story.iter().any(|(k, s)| *k == AuditKind::Rejected && s.contains("by slack:U2CERLKJA")), "{story:#?}");
+
+    // An approval afterwards, through the API, finds the plan decided.
+    let approve = format!("{url}/v1/plans/{plan_id}/approve");
+    let (status, reason) = error_of(client.post(&approve).bearer_auth(APPROVER).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(reason.contains("already rejected by slack:U2CERLKJA"), "{reason}");
+    wait_until("the verdict in the thread", Duration::from_secs(30), async || {
+        slack.posted().iter().any(|p| p.blocks.to_string().contains("rejected by <@U2CERLKJA>"))
+    })
+    .await;
+    let story = kinds(&rig, &incident).await;
+    assert!(!story.iter().any(|(k, _)| *k == AuditKind::ActionApplied), "a rejected plan was applied: {story:#?}");
+    assert_eq!(frontend_image(&rig).await, "ghcr.io/medic-lab/shop-frontend:1.8.3", "the cluster is untouched");
     rig.stop().await;
 }
