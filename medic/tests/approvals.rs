@@ -1,7 +1,8 @@
 //! Plans that wait for a human, end to end on the lab: medic diagnoses a broken rollout, posts the plan with
 //! Approve/Reject buttons to Slack (the stand-in), and acts only after an approval — through the API with
-//! an approver's token, or through a signed Slack callback; a rejected plan is never applied. Wrong tokens, low roles, second verdicts and
-//! forged, stale or unsigned callbacks are refused, and nothing is applied before the approval.
+//! an approver's token, or through a signed Slack callback; a rejected plan is never applied. Wrong tokens,
+//! low roles, second verdicts and forged, stale or unsigned callbacks are refused, and nothing is applied
+//! before the approval.
 mod support;
 
 use k8s_openapi::api::apps::v1::Deployment;
