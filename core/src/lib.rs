@@ -7,6 +7,7 @@
 
 pub mod alert;
 pub mod audit;
+pub mod backoff;
 pub mod context;
 pub mod decision;
 pub mod error;
@@ -25,6 +26,7 @@ pub mod workload;
 
 pub use alert::{Alert, AlertSource, AlertStatus};
 pub use audit::{AuditEntry, AuditKind};
+pub use backoff::Backoff;
 pub use context::IncidentContext;
 pub use decision::{Decision, DecisionRecord, RankedHypothesis};
 pub use error::{Error, Result};

@@ -14,7 +14,6 @@
 //! - `stand_in` (feature `stand-in`): an Ollama stand-in for tests.
 pub mod answer;
 pub mod assist;
-pub mod backoff;
 pub mod client;
 pub mod config;
 pub mod prompt;

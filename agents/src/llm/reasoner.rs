@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use crate::error::Result;
 use crate::llm::answer::{self, ModelAnswer};
-use crate::llm::backoff::Backoff;
 use crate::llm::client::ChatClient;
 use crate::llm::config::LlmConfig;
 use crate::llm::prompt::{PromptRef, Prompts};
@@ -24,6 +23,7 @@ use crate::llm::render::Digest;
 use crate::llm::router::Router;
 use crate::llm::validate::{Discarded, Validator};
 use crate::llm::watchtower::{Observation, Watchtower};
+use medic_core::Backoff;
 
 const ACTOR: &str = "llm";
 

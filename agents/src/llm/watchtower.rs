@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 use tokio::sync::watch;
 
-use crate::llm::backoff::Backoff;
 use crate::llm::config::WatchtowerConfig;
+use medic_core::Backoff;
 
 const ACTOR: &str = "watchtower";
 

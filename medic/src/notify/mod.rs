@@ -8,7 +8,6 @@
 //! - [`backoff`]: jittered exponential back-off.
 //!
 //! The messages themselves (Block Kit, limits, signing, payloads) are `medic_slack`'s.
-pub mod backoff;
 pub mod config;
 pub mod notifier;
 pub mod opened;

@@ -21,9 +21,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::{debug, warn};
 
-use super::backoff::Backoff;
 use super::config::DeliveryConfig;
 use super::sink::Sink;
+use medic_core::Backoff;
 
 const ACTOR: &str = "notifier";
 /// How many due messages one pass of the delivery loop takes.

@@ -1,6 +1,7 @@
 //! Jittered exponential back-off: the n-th retry waits a random time between half and all of
-//! `initial × 2^(n-1)`, capped at `max`. The jitter keeps many messages that failed together (a Slack
-//! outage) from retrying in lockstep; the lower half-bound keeps the back-off growing.
+//! `initial × 2^(n-1)`, capped at `max`. The jitter keeps many callers that failed together (messages
+//! during a Slack outage, requests to a recovering model server) from retrying in lockstep; the lower
+//! half-bound keeps the back-off growing.
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::time::Duration;
