@@ -106,13 +106,27 @@ const CHAINS: &[(u64, &[Scenario])] = &[
     ),
     (
         33,
-        &[Scenario {
-            name: "config-error",
-            fault: Fault::SetEnv { deployment: "cart", container: "cart", name: "CART_TTL_SECONDS", value: "one day" },
-            class: RootCauseClass::ConfigError,
-            target: "Deployment/shop/cart",
-            action: "rollout undo",
-        }],
+        &[
+            Scenario {
+                name: "config-error",
+                fault: Fault::SetEnv {
+                    deployment: "cart",
+                    container: "cart",
+                    name: "CART_TTL_SECONDS",
+                    value: "one day",
+                },
+                class: RootCauseClass::ConfigError,
+                target: "Deployment/shop/cart",
+                action: "rollout undo",
+            },
+            Scenario {
+                name: "cpu-saturation",
+                fault: Fault::Experiment("catalog-traffic-surge.yaml"),
+                class: RootCauseClass::CpuSaturation,
+                target: "Deployment/shop/catalog",
+                action: "scale",
+            },
+        ],
     ),
 ];
 
@@ -250,7 +264,7 @@ async fn run_chain(binaries: &Binaries, seed: u64, scenarios: &[&Scenario]) -> V
 }
 
 #[actix_rt::test]
-async fn faults_of_six_classes_go_through_prometheus_and_alertmanager_to_the_fix_and_the_resolution() {
+async fn faults_of_seven_classes_go_through_prometheus_and_alertmanager_to_the_fix_and_the_resolution() {
     let Some(binaries) = binaries_or_skip() else { return };
     let only = std::env::var("MEDIC_CHAIN_SCENARIOS").ok();
     let chosen = |s: &&Scenario| only.as_deref().is_none_or(|names| names.split(',').any(|n| n == s.name));
