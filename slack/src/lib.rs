@@ -3,7 +3,8 @@
 //! - [`blocks`]: Block Kit messages that respect Slack's limits by construction (50 blocks, 25 elements an
 //!   actions block, 3000 characters a section text, 255-character block ids).
 //! - [`render`]: one message per incident event (opened, diagnosed, approval requested, acted, verified,
-//!   rolled back, escalated, closed), with Approve/Reject buttons on a plan that waits for a human.
+//!   rolled back, escalated, closed), with Approve/Reject buttons on a plan that waits for a human; and
+//!   medic's own note when its writes are suspended or resume.
 //! - [`signature`]: Slack's request signing (`v0`, HMAC-SHA256 over the raw body, a 300 s window).
 //! - [`interaction`]: the `block_actions` payload a button click posts back.
 //! - [`api`]: the replies of `chat.postMessage` and incoming webhooks, and which failures are worth retrying.

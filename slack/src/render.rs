@@ -12,6 +12,9 @@ use medic_core::{Alert, IncidentUid, Plan, PlanId, Risk};
 use crate::blocks::{ButtonStyle, Element, MAX_TEXT, Message, MessageBuilder, escape, length, truncate};
 use crate::interaction::{APPROVE, REJECT};
 
+mod writes;
+pub use writes::{WritesChange, render_writes};
+
 /// How many competing hypotheses an escalation lists (one section each).
 const MAX_HYPOTHESES: usize = 10;
 /// Evidence lines shown per hypothesis in an escalation.
