@@ -2,8 +2,9 @@
 //! the threshold (configured at 1 s here, 60 s by default), so medic turns monitor-only — it still
 //! diagnoses the fault, the Executor answers `Suspended` instead of writing, the incident is escalated
 //! saying why, and `GET /v1/health` reports the suspension and the routing state. When the backend answers
-//! promptly again, the watchtower's probes release the writes and health says so. The escalation says
-//! why in Slack (a stand-in for Slack's incoming webhook: Slack cannot be reached from here).
+//! promptly again, the watchtower's probes release the writes and health says so. Slack (a stand-in for
+//! Slack's incoming webhook: Slack cannot be reached from here) hears that writes are suspended and why,
+//! the escalation, and then that writes resume, in that order.
 use medic_agents::llm::stand_in::{OllamaStandIn, Reply};
 use medic_agents::llm::{LlmConfig, ModelConfig};
 use medic_chaos_tests::{Rig, RigConfig, experiment};
@@ -64,6 +65,23 @@ impl SlackWebhookStandIn {
 
     fn texts(&self) -> Vec<String> {
         self.posted.lock().unwrap().iter().map(|v| v.to_string()).collect()
+    }
+
+    /// The position of the first message whose notification text starts with `prefix`.
+    fn first(&self, prefix: &str) -> Option<usize> {
+        self.posted.lock().unwrap().iter().position(|v| v["text"].as_str().is_some_and(|t| t.starts_with(prefix)))
+    }
+
+    /// Waits up to 20 s for a message whose notification text starts with `prefix`; its position.
+    async fn wait_for(&self, prefix: &str) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(at) = self.first(prefix) {
+                return at;
+            }
+            assert!(Instant::now() < deadline, "no Slack message {prefix:?}: {:#?}", self.texts());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 
@@ -129,6 +147,13 @@ async fn a_slow_model_suspends_writes_medic_keeps_diagnosing_and_recovery_releas
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // medic's own message: writes are suspended, and why.
+    let suspended = slack.wait_for("medic: writes suspended").await;
+    let message = slack.posted.lock().unwrap()[suspended].to_string();
+    assert!(message.contains("slower than the 1 s threshold"), "{message}");
+    assert!(message.contains("Writes suspended: medic is monitor-only"), "{message}");
+    assert_eq!(slack.first("medic: writes resume"), None, "{:#?}", slack.texts());
+
     let during = health(&rig).await;
     assert_eq!(during["status"], "degraded", "{during}");
     assert_eq!(during["watchtower"]["writes"], "suspended", "{during}");
@@ -149,5 +174,10 @@ async fn a_slow_model_suspends_writes_medic_keeps_diagnosing_and_recovery_releas
         assert!(Instant::now() < deadline, "writes still suspended: {after}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Slack hears that writes resume, after it heard they were suspended.
+    let resumed = slack.wait_for("medic: writes resume").await;
+    assert!(suspended < resumed, "{:#?}", slack.texts());
+    let message = slack.posted.lock().unwrap()[resumed].to_string();
+    assert!(message.contains("prompt answers in a row"), "{message}");
     rig.stop().await;
 }

@@ -4,7 +4,8 @@
 //! ```text
 //! webhook → Intake (store) → ContextCollector → Director → Network | Database | Compute
 //!                                                   └──→ Executor (guard → apply → verify)
-//! Director ─Notify→ Notifier (outbox → Slack); new incidents pass the OpenedAnnouncer on their way in.
+//! Director ─Notify→ Notifier (outbox → Slack); new incidents pass the OpenedAnnouncer on their way in; the
+//! watchtower's suspensions and resumptions of writes reach the Notifier too.
 //! ```
 use actix::{Actor, Addr};
 use actix_web::{App, HttpServer, web};
@@ -25,7 +26,7 @@ use std::time::Duration;
 
 use crate::config::{KubernetesConfig, MedicConfig};
 use crate::http::{self, HttpState, WritesAlwaysEnabled};
-use crate::notify::{Notifier, OpenedAnnouncer};
+use crate::notify::{Notifier, OpenedAnnouncer, announce_writes};
 
 /// Reads a secret from the environment medic runs in.
 pub type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -155,6 +156,10 @@ pub async fn start(config: MedicConfig, overrides: Overrides) -> Result<Medic> {
         let options = config.notify.render_options();
         Notifier::new(store.clone(), sinks, options, config.notify.delivery.clone()).start()
     });
+    // Slack hears when the watchtower suspends every write and when writes resume.
+    if let (Some(reasoner), Some(notifier)) = (&reasoner, &notifier) {
+        announce_writes(reasoner.watchtower().transitions(), notifier.clone().recipient());
+    }
     let links = DirectorLinks {
         specialists,
         executor: executor.recipient(),

@@ -30,4 +30,4 @@ pub use assist::AssistedSpecialist;
 pub use config::{LlmConfig, ModelConfig};
 pub use reasoner::{Consultation, Known, Reasoner, Task};
 pub use router::{Router, RoutingStatus};
-pub use watchtower::{Watchtower, WatchtowerStatus, Writes};
+pub use watchtower::{Transition, Watchtower, WatchtowerStatus, Writes};

@@ -2,8 +2,8 @@
 //! fails several times in a row, medic goes monitor-only — every write is suspended (the executor asks
 //! this [`WriteGate`] before each plan and answers `Suspended`), while diagnosis and reporting go on. The
 //! backend is then probed with jittered exponential back-off, and prompt answers in a row release it.
-//! Every change is logged, written to the audit trail and published to subscribers (`/v1/health`, the
-//! notifier).
+//! Every change is logged, written to the audit trail and published to subscribers: the status to
+//! `/v1/health`, each transition, in order, to the notifier (Slack).
 use futures::future::BoxFuture;
 use jiff::Timestamp;
 use medic_core::ports::{AuditSink, Clock, SystemClock, WriteGate};
@@ -11,7 +11,7 @@ use medic_core::{AuditEntry, AuditKind};
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use crate::llm::config::WatchtowerConfig;
 use medic_core::Backoff;
@@ -61,6 +61,21 @@ pub struct WatchtowerStatus {
     pub engagements: u64,
 }
 
+/// One suspension or resumption of writes, as it happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transition {
+    /// `Suspended` when writes were suspended, `Enabled` when they resumed.
+    pub writes: Writes,
+    /// Why writes were suspended, or why they resume.
+    pub reason: String,
+    pub at: Timestamp,
+    /// When the suspension that ends here began (a resumption only).
+    pub suspended_since: Option<Timestamp>,
+}
+
+/// How many transitions a slow subscriber may fall behind before it misses some.
+const TRANSITIONS_BUFFERED: usize = 64;
+
 #[derive(Debug, Default)]
 struct Inner {
     /// Why and since when writes are suspended.
@@ -76,6 +91,7 @@ pub struct Watchtower {
     config: WatchtowerConfig,
     inner: Mutex<Inner>,
     status: watch::Sender<WatchtowerStatus>,
+    transitions: broadcast::Sender<Transition>,
     audit: Option<Arc<dyn AuditSink>>,
     clock: Arc<dyn Clock>,
     probe: OnceLock<Probe>,
@@ -90,7 +106,8 @@ impl std::fmt::Debug for Watchtower {
 
 enum Change {
     Engaged(String),
-    Released(String),
+    /// Why, and since when writes were suspended.
+    Released(String, Timestamp),
 }
 
 impl Watchtower {
@@ -113,6 +130,7 @@ impl Watchtower {
             config,
             inner: Mutex::new(Inner::default()),
             status: watch::channel(initial).0,
+            transitions: broadcast::channel(TRANSITIONS_BUFFERED).0,
             audit,
             clock,
             probe: OnceLock::new(),
@@ -132,6 +150,12 @@ impl Watchtower {
     /// Every change of the status, as it happens.
     pub fn subscribe(&self) -> watch::Receiver<WatchtowerStatus> {
         self.status.subscribe()
+    }
+
+    /// Every suspension and resumption from now on, in order (unlike [`Watchtower::subscribe`], which
+    /// keeps only the latest status).
+    pub fn transitions(&self) -> broadcast::Receiver<Transition> {
+        self.transitions.subscribe()
     }
 
     pub fn is_engaged(&self) -> bool {
@@ -194,11 +218,12 @@ impl Watchtower {
                     Some(Change::Engaged(reason))
                 }
                 (None, true) if inner.consecutive_healthy >= self.config.recover_after => {
-                    inner.engaged = None;
-                    Some(Change::Released(format!(
+                    let since = inner.engaged.take().map_or(now, |(_, since)| since);
+                    let reason = format!(
                         "{} answered in {secs:.1} s, {} prompt answers in a row",
                         o.model, inner.consecutive_healthy
-                    )))
+                    );
+                    Some(Change::Released(reason, since))
                 }
                 _ => None,
             }
@@ -208,11 +233,24 @@ impl Watchtower {
             Some(Change::Engaged(reason)) => {
                 tracing::warn!(%reason, "watchtower: writes suspended, medic is monitor-only until the reasoning backend recovers");
                 self.record(AuditKind::WatchtowerEngaged, format!("writes suspended: {reason}"));
+                // No subscriber is not an error: the transition is in the log and the audit trail.
+                let _ = self.transitions.send(Transition {
+                    writes: Writes::Suspended,
+                    reason,
+                    at: now,
+                    suspended_since: None,
+                });
                 self.start_probing();
             }
-            Some(Change::Released(reason)) => {
+            Some(Change::Released(reason, since)) => {
                 tracing::info!(%reason, "watchtower: the reasoning backend recovered, writes resume");
                 self.record(AuditKind::WatchtowerReleased, format!("writes resume: {reason}"));
+                let _ = self.transitions.send(Transition {
+                    writes: Writes::Enabled,
+                    reason,
+                    at: now,
+                    suspended_since: Some(since),
+                });
             }
             None => {}
         }
@@ -351,6 +389,23 @@ mod tests {
         let json = serde_json::to_value(w.status()).unwrap();
         assert_eq!(json["writes"], "suspended");
         assert_eq!(json["last_answer"]["latency_ms"], 3000);
+    }
+
+    #[test]
+    fn every_transition_reaches_subscribers_in_order_with_its_reason() {
+        let w = Watchtower::new(config());
+        let mut transitions = w.transitions();
+        // Suspended, resumed, suspended again at once: the status alone would show only the last.
+        for o in [answered(1_500), answered(10), answered(10), failed(1_200)] {
+            w.observe(o);
+        }
+        let seen: Vec<Transition> = std::iter::from_fn(|| transitions.try_recv().ok()).collect();
+        let summary: Vec<(Writes, bool)> = seen.iter().map(|t| (t.writes, t.suspended_since.is_some())).collect();
+        assert_eq!(summary, [(Writes::Suspended, false), (Writes::Enabled, true), (Writes::Suspended, false)]);
+        assert!(seen[0].reason.contains("slower than the 1 s threshold"), "{seen:?}");
+        assert!(seen[1].reason.contains("2 prompt answers in a row"), "{seen:?}");
+        assert_eq!(seen[1].suspended_since, Some(seen[0].at));
+        assert!(seen[2].reason.contains("gave no answer for 1.2 s"), "{seen:?}");
     }
 
     #[tokio::test]

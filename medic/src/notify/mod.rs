@@ -5,13 +5,14 @@
 //! - [`sink`]: the chat.postMessage and incoming-webhook sinks.
 //! - [`notifier`]: the Notifier actor (renders, queues, delivers, threads, retries).
 //! - [`opened`]: announces each new incident on its way to the ContextCollector.
-//! - [`backoff`]: jittered exponential back-off.
+//! - [`writes`]: announces each suspension and resumption of writes by the watchtower.
 //!
 //! The messages themselves (Block Kit, limits, signing, payloads) are `medic_slack`'s.
 pub mod config;
 pub mod notifier;
 pub mod opened;
 pub mod sink;
+pub mod writes;
 
 use anyhow::Result;
 use medic_slack::{RenderOptions, Verifier};
@@ -20,6 +21,7 @@ pub use config::{DeliveryConfig, InteractionsConfig, NotifyConfig, SinkConfig};
 pub use notifier::{Notifier, VerdictNote};
 pub use opened::OpenedAnnouncer;
 pub use sink::Sink;
+pub use writes::{WritesNote, announce_writes, medic_wide};
 
 /// Slack's interactivity, built: the request verifier and who may answer plans.
 #[derive(Debug, Clone)]

@@ -8,13 +8,15 @@
 //! back-off (or Slack's `Retry-After`), and each sink keeps its own order, so one sink that is down does not
 //! hold back another; a message Slack refuses for its blocks is retried as plain text;
 //! nothing is dropped. The first message a threading sink posts about an incident opens its thread (its
-//! `ts` is kept in the store); every later one replies in it. Each delivery is an audit record.
+//! `ts` is kept in the store); every later one replies in it. Each delivery is an audit record. A
+//! [`WritesNote`] (writes suspended or resumed) is about medic, not an incident: it is queued under
+//! [`medic_wide`] and posted to the channel, never in a thread.
 use actix::{Actor, AsyncContext, Context, Handler, Message as ActixMessage, ResponseFuture};
 use medic_core::messages::Notify;
 use medic_core::ports::Clock;
 use medic_core::{AuditEntry, AuditKind, IncidentUid, PlanId};
 use medic_slack::api::Failure;
-use medic_slack::render::{render, render_verdict};
+use medic_slack::render::{render, render_verdict, render_writes};
 use medic_slack::{Message, RenderOptions};
 use medic_store::{OutboxMessage, Store};
 use std::sync::{Arc, Mutex};
@@ -23,6 +25,7 @@ use tracing::{debug, warn};
 
 use super::config::DeliveryConfig;
 use super::sink::Sink;
+use super::writes::{WritesNote, medic_wide};
 use medic_core::Backoff;
 
 const ACTOR: &str = "notifier";
@@ -117,6 +120,18 @@ impl Handler<VerdictNote> for Notifier {
     }
 }
 
+impl Handler<WritesNote> for Notifier {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, msg: WritesNote, _ctx: &mut Self::Context) -> Self::Result {
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            let message = render_writes(&msg.0, &shared.options);
+            shared.enqueue(medic_wide(), msg.event(), &message).await;
+        })
+    }
+}
+
 /// Why the delivery loop stops: the store is closed (medic is stopping).
 struct Stopped;
 
@@ -182,6 +197,7 @@ impl Shared {
 
     async fn deliver(&self, queued: OutboxMessage) -> Result<bool, Stopped> {
         let incident = queued.incident;
+        let about_incident = incident != medic_wide();
         let Some(sink) = self.sinks.iter().find(|s| s.name == queued.sink) else {
             warn!(%incident, sink = %queued.sink, "a queued notification names a sink that is not configured");
             self.failed(&queued, "sink not configured", UNKNOWN_SINK_RETRY).await?;
@@ -198,7 +214,7 @@ impl Shared {
         };
         let as_text = queued.last_error.as_deref().is_some_and(|e| e.starts_with(CONTENT_REFUSED));
         let message = if as_text { message.text_only() } else { message };
-        let thread = if sink.threads() {
+        let thread = if sink.threads() && about_incident {
             match self.store.notify_thread(incident, sink.name.clone()).await {
                 Ok(thread) => thread,
                 Err(e) => {
@@ -215,7 +231,7 @@ impl Shared {
                 let mut at = String::new();
                 if let Some(posted) = delivered.posted {
                     at = format!(" (ts {})", posted.ts);
-                    if sink.threads() && thread.is_none() {
+                    if sink.threads() && about_incident && thread.is_none() {
                         stop_on_closed(self.store.save_notify_thread(incident, sink.name.clone(), posted).await)?;
                     }
                 }
@@ -225,6 +241,9 @@ impl Shared {
                     .with_detail(serde_json::json!({ "sink": sink.name, "event": event, "outbox_id": queued.id,
                         "attempts": queued.attempts + 1, "as_text": as_text }));
                 entry.at = self.clock.now();
+                if !about_incident {
+                    entry.incident = None;
+                }
                 if let Err(e) = self.store.append_audit(entry).await {
                     warn!(error = %e, "could not append to the audit trail");
                 }
