@@ -1,9 +1,10 @@
 //! The Notifier against the Slack stand-in: threading per incident, order and completeness across an outage
-//! and rate limits, plain-text fallback, Slack's limits on a huge incident, a misconfigured token.
+//! and rate limits, plain-text fallback, Slack's limits on a huge incident, a misconfigured token, and
+//! medic's own messages when writes are suspended and resume.
 mod support;
 
 use actix::{Actor, Addr};
-use medic::notify::{DeliveryConfig, InteractionsConfig, Notifier, NotifyConfig, SinkConfig};
+use medic::notify::{DeliveryConfig, InteractionsConfig, Notifier, NotifyConfig, SinkConfig, WritesNote};
 use medic_core::decision::{Decision, DecisionRecord, RankedHypothesis};
 use medic_core::execution::{ExecutionOutcome, ExecutionReport};
 use medic_core::messages::{IncidentEvent, Notify};
@@ -12,6 +13,7 @@ use medic_core::{
     ActionSpec, AuditKind, Evidence, EvidenceSource, Hypothesis, IncidentUid, ObjectRef, Plan, PlanId, Risk,
     RootCauseClass, VerifySpec,
 };
+use medic_slack::render::WritesChange;
 use medic_store::{Store, StoreConfig};
 use std::time::{Duration, Instant};
 use support::slack_stand_in::{Posted, SlackStandIn};
@@ -337,4 +339,62 @@ async fn a_revoked_token_keeps_messages_queued_rather_than_dropped() {
     assert_eq!(h.store.outbox_unsent().await.unwrap(), 2);
     wait_for("the webhook's messages", Duration::from_secs(10), || of(&slack.posted(), incident, "webhook").len() == 2)
         .await;
+}
+
+#[actix_rt::test]
+async fn writes_suspended_then_resumed_reach_every_sink_in_order_after_an_outage_outside_any_thread() {
+    let mut slack = SlackStandIn::start(TOKEN, &[CHANNEL], &[HOOK]);
+    let (h, incidents) = harness(&slack, TOKEN, 1).await;
+    let incident = incidents[0];
+    let events = story(incident);
+    h.notifier.send(Notify { incident, event: events[0].clone() }).await.unwrap();
+    wait_for("the opened messages", Duration::from_secs(10), || slack.posted().len() == 2).await;
+    slack.go_down().await;
+
+    // While Slack is unreachable, writes are suspended, the incident goes on, and writes resume.
+    let since: jiff::Timestamp = "2026-11-22T19:04:12Z".parse().unwrap();
+    let suspended =
+        WritesChange::Suspended { reason: "m answered in 72.0 s, slower than the 60 s threshold".into(), since };
+    let at = since + jiff::SignedDuration::from_secs(200);
+    let resumed = WritesChange::Resumed { reason: "m answered in 0.4 s".into(), suspended_since: Some(since), at };
+    h.notifier.send(WritesNote(suspended)).await.unwrap();
+    h.notifier.send(Notify { incident, event: events[1].clone() }).await.unwrap();
+    h.notifier.send(WritesNote(resumed)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(slack.posted().len(), 2, "nothing reaches Slack while it is down");
+    assert_eq!(h.store.outbox_unsent().await.unwrap(), 6, "three messages wait for each sink");
+
+    slack.come_back();
+    wait_for("every message", Duration::from_secs(20), || slack.posted().len() == 8).await;
+    let posted = slack.posted();
+    for via in ["chat", "webhook"] {
+        let writes: Vec<&Posted> =
+            posted.iter().filter(|p| p.via.starts_with(via) && p.text.starts_with("medic: writes")).collect();
+        let texts: Vec<&str> = writes.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(texts.len(), 2, "{via}: {texts:#?}");
+        assert!(texts[0].starts_with("medic: writes suspended") && texts[0].contains("60 s threshold"), "{texts:?}");
+        assert!(texts[1].starts_with("medic: writes resume"), "{via}: {texts:?}");
+        assert!(writes.iter().all(|p| p.thread_ts.is_none()), "{via}: not in the incident's thread: {writes:#?}");
+        assert!(writes.iter().all(|p| !p.text.contains(&incident.short())), "names no incident");
+        let thread = of(&posted, incident, via);
+        assert_eq!(thread.len(), 2, "{via}: the incident's own messages");
+    }
+    let chat = of(&posted, incident, "chat");
+    assert_eq!(chat[1].thread_ts.as_deref(), Some(chat[0].ts.as_str()), "the incident's thread is unaffected");
+    // Each delivery of the writes messages is in the audit trail, about no incident.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let audit = h.store.audit_after(0, 1_000).await.unwrap();
+        let notified = audit
+            .iter()
+            .filter(|r| r.entry.kind == AuditKind::Notified && r.entry.incident.is_none())
+            .filter(|r| r.entry.summary.contains("writes_"))
+            .count();
+        if notified == 4 {
+            break;
+        }
+        assert!(notified < 4 && Instant::now() < deadline, "{notified} deliveries audited, 4 expected");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(h.store.outbox_unsent().await.unwrap(), 0);
 }
