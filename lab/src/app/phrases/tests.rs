@@ -20,7 +20,8 @@ fn every_technology_has_the_essential_conditions_and_only_known_variables() {
         }
     }
     for tech in [Technology::Go, Technology::Java, Technology::Node, Technology::Python] {
-        for required in ["dependency_refused", "dependency_timeout", "pool_exhausted", "too_many_connections"] {
+        for required in ["dependency_refused", "dependency_timeout", "pool_exhausted", "too_many_connections", "crash"]
+        {
             assert!(book.lookup(tech, required).is_some(), "{tech} lacks {required}");
         }
     }
