@@ -23,6 +23,8 @@ pub struct PipelineBench {
 
 #[derive(Debug, Clone, Default)]
 pub struct PipelineFigures {
+    /// Alert received → context collected (cluster reads through kube-rs), ms.
+    pub context_ms: Vec<f64>,
     /// Alert received → decision, ms.
     pub decision_ms: Vec<f64>,
     /// Alert received → first action applied, ms.
@@ -33,6 +35,8 @@ pub struct PipelineFigures {
 
 impl std::fmt::Display for PipelineFigures {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut context = self.context_ms.clone();
+        context.sort_by(f64::total_cmp);
         let mut decision = self.decision_ms.clone();
         let mut action = self.first_action_ms.clone();
         decision.sort_by(f64::total_cmp);
@@ -42,6 +46,13 @@ impl std::fmt::Display for PipelineFigures {
         for missed in &self.missed {
             writeln!(f, "  did not act: {missed}")?;
         }
+        writeln!(
+            f,
+            "alert → context collected   p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            p(&context, 50.0),
+            p(&context, 99.0),
+            context.last().copied().unwrap_or(f64::NAN)
+        )?;
         writeln!(
             f,
             "alert → decision            p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
@@ -152,11 +163,13 @@ async fn measure(
     while since.elapsed() < Duration::from_secs(30) {
         let timeline = rig.medic.store.timeline(incident).await?;
         let at = |kind| timeline.iter().find(|r| r.entry.kind == kind).map(|r| r.entry.at);
-        if let (Some(received), Some(decided), Some(applied)) = (
+        if let (Some(received), Some(collected), Some(decided), Some(applied)) = (
             at(AuditKind::AlertReceived).or(at(AuditKind::IncidentOpened)),
+            at(AuditKind::ContextCollected),
             at(AuditKind::Decision),
             at(AuditKind::ActionApplied),
         ) {
+            figures.context_ms.push(collected.duration_since(received).as_secs_f64() * 1000.0);
             figures.decision_ms.push(decided.duration_since(received).as_secs_f64() * 1000.0);
             figures.first_action_ms.push(applied.duration_since(received).as_secs_f64() * 1000.0);
             return Ok(None);
