@@ -14,6 +14,10 @@ use crate::playbook_ids as playbook;
 use crate::signals::{self as sig, Crash, LogFinding};
 use crate::specialist::{Findings, Specialist, params};
 
+/// A node that still reads Ready but stopped heartbeating: below the Director's default act threshold
+/// (0.6), so medic holds pod-level fixes and waits for the node controller's verdict or escalates.
+const SILENT_NODE_CONFIDENCE: f64 = 0.45;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ComputeConfig {
@@ -85,7 +89,10 @@ impl Specialist for Compute {
         for w in sig::workloads_in_order(ctx) {
             self.image_pull(ctx, w, &mut findings);
             let crashes = sig::crashes(ctx, &w.workload);
-            let (ooms, others): (Vec<_>, Vec<_>) = crashes.into_iter().partition(Crash::is_oom);
+            let (ooms, mut others): (Vec<_>, Vec<_>) = crashes.into_iter().partition(Crash::is_oom);
+            // The status of a pod on a node that stopped reporting is the last the kubelet posted: the
+            // node's finding explains it, not a fault of the pod.
+            others.retain(|c| !sig::on_silent_node(ctx, c.pod));
             if !ooms.is_empty() {
                 self.out_of_memory(ctx, w, &ooms, &mut findings);
             }
@@ -324,9 +331,7 @@ impl Compute {
         if !pods.iter().any(|p| p.ready) {
             return;
         }
-        let node_down = |p: &&medic_core::context::PodSnapshot| {
-            p.node.as_deref().and_then(|n| ctx.node(n)).is_some_and(|n| n.ready != Some(true))
-        };
+        let node_down = |p: &&medic_core::context::PodSnapshot| sig::on_silent_node(ctx, p);
         // A container younger than this may still be inside its readiness delay.
         let settled = |p: &&medic_core::context::PodSnapshot| {
             p.containers.iter().all(|c| match &c.state {
@@ -445,16 +450,21 @@ impl Compute {
     }
 
     fn nodes(&self, ctx: &IncidentContext, findings: &mut Findings) {
-        for node in ctx.nodes.iter().filter(|n| n.ready != Some(true)) {
+        for node in ctx.nodes.iter().filter(|n| sig::node_stopped_reporting(ctx, n)) {
+            let silent = sig::silent_while_ready(ctx, node);
             let pods: Vec<&str> = ctx
                 .pods
                 .iter()
                 .filter(|p| p.node.as_deref() == Some(node.name.as_str()))
                 .map(|p| p.name.as_str())
                 .collect();
-            let state = match node.ready {
-                Some(false) => "NotReady",
-                _ => "Unknown (the kubelet stopped posting status)",
+            let state = match (node.ready, silent) {
+                (Some(false), _) => "NotReady".to_string(),
+                (Some(true), Some(silent)) => format!(
+                    "still Ready, but its kubelet has not reported for {}s (not yet marked by the node controller)",
+                    silent.as_secs()
+                ),
+                _ => "Unknown (the kubelet stopped posting status)".to_string(),
             };
             let mut evidence = vec![Evidence::new(
                 EvidenceSource::Node,
@@ -480,7 +490,13 @@ impl Compute {
                 ));
             }
             evidence.extend(sig::warning_events(ctx, &[node.name.as_str()], &[]));
-            let confidence = if pods.is_empty() { 0.6 } else { 0.9 };
+            let confidence = match (silent, pods.is_empty()) {
+                // A stale heartbeat alone may be a slow kubelet or a clock: a reason to hold pod-level
+                // fixes, not yet to drain the node (the controller's verdict follows within its grace).
+                (Some(_), _) => SILENT_NODE_CONFIDENCE,
+                (None, true) => 0.6,
+                (None, false) => 0.9,
+            };
             findings.add(
                 RootCauseClass::NodeNotReady,
                 ObjectRef::node(&node.name),
@@ -770,6 +786,37 @@ mod tests {
         assert_eq!(h.class, RootCauseClass::NodeNotReady);
         assert_eq!(h.target, ObjectRef::node("node-2"));
         assert_eq!(h.playbook.as_deref(), Some(playbook::NODE_NOT_READY));
+    }
+
+    #[test]
+    fn a_ready_node_whose_lease_went_stale_is_suspected_below_the_act_threshold() {
+        let mut ctx = ContextBuilder::new()
+            .node("node-2", Some(true))
+            .deployment("shop", "cart", "cart:1.0", 2, "node-2", |i, pod| {
+                if i == 0 {
+                    pod.containers[0] = running("app", "cart:1.0", 0).crashed(
+                        2,
+                        terminated("Error", 1, -20, -15),
+                        waiting("CrashLoopBackOff", "back-off 20s"),
+                    );
+                }
+            })
+            .build();
+        assert!(
+            Compute::new(ComputeConfig::default())
+                .analyse(&ctx)
+                .iter()
+                .any(|h| h.class == RootCauseClass::CrashTransient)
+        );
+        // The context is collected at `at(60)`: the lease was last renewed 30 s before.
+        ctx.nodes[0].lease_renewed = Some(at(30));
+        let found = Compute::new(ComputeConfig::default()).analyse(&ctx);
+        assert!(found.iter().all(|h| !h.params.contains_key("pod")), "no pod-level fix: {found:?}");
+        let h = &found[0];
+        assert_eq!(h.class, RootCauseClass::NodeNotReady);
+        assert_eq!(h.target, ObjectRef::node("node-2"));
+        assert!(h.confidence < 0.6, "below the act threshold: {h:?}");
+        assert!(h.evidence[0].detail.contains("has not reported for 30s"), "{:?}", h.evidence);
     }
 
     #[test]

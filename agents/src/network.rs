@@ -74,14 +74,9 @@ impl Specialist for Network {
     }
 }
 
-/// Whether the pod runs on a node whose Ready condition is not true.
+/// Whether the pod runs on a node that is not Ready or whose heartbeat is stale.
 fn on_failed_node(ctx: &IncidentContext, pod: &str) -> bool {
-    ctx.pods
-        .iter()
-        .find(|p| p.name == pod)
-        .and_then(|p| p.node.as_deref())
-        .and_then(|n| ctx.node(n))
-        .is_some_and(|n| n.ready != Some(true))
+    ctx.pods.iter().find(|p| p.name == pod).is_some_and(|p| sig::on_silent_node(ctx, p))
 }
 
 /// How a dependency looks from the context.
@@ -467,6 +462,51 @@ mod tests {
             .build();
         let found = network().analyse(&ctx);
         assert!(found.iter().all(|h| h.class != RootCauseClass::NetworkDegraded), "{found:?}");
+    }
+
+    /// How long before the context was collected each node's lease was last renewed, in seconds (the
+    /// context is collected at `at(60)`), and whether the pod-level network theory still stands.
+    #[test]
+    fn no_pod_level_network_theory_on_a_node_that_stopped_heartbeating() {
+        /// A case, the node's Ready, its lease's and its status's age, whether the network theory stands.
+        type Row = (&'static str, Option<bool>, Option<i64>, Option<i64>, bool);
+        let table: [Row; 6] = [
+            ("fresh lease", Some(true), Some(5), Some(90), true),
+            ("lease renewed a period and its jitter ago", Some(true), Some(11), Some(90), true),
+            ("lease missed its renewal by more than a second", Some(true), Some(12), Some(90), false),
+            ("no lease, status within its report period", Some(true), None, Some(200), true),
+            ("no lease, status stale past its report period", Some(true), None, Some(400), false),
+            ("node already Unknown", None, Some(5), Some(90), false),
+        ];
+        for (case, ready, lease_age, status_age, network_theory) in table {
+            let mut ctx = ContextBuilder::new()
+                .target(ObjectRef::deployment("shop", "checkout"))
+                .node("node-1", Some(true))
+                .node("node-2", ready)
+                .deployment("shop", "checkout", "checkout:1", 2, "node-1", |i, pod| {
+                    if i == 0 {
+                        pod.node = Some("node-2".into());
+                    }
+                })
+                .deployment("shop", "payment", "payment:1", 2, "node-1", |_, _| {})
+                .service("shop", "payment", "payment", 50051, 2)
+                .logs(
+                    "shop",
+                    "checkout-7d9f8c6b5-abcde",
+                    false,
+                    &[
+                        "rpc error: code = DeadlineExceeded desc = dial tcp payment:50051: i/o timeout",
+                        "failed to charge card: dial tcp payment:50051: i/o timeout",
+                    ],
+                )
+                .build();
+            let node = ctx.nodes.iter_mut().find(|n| n.name == "node-2").unwrap();
+            node.lease_renewed = lease_age.map(|s| at(60 - s));
+            node.status_heartbeat = status_age.map(|s| at(60 - s));
+            let found = network().analyse(&ctx);
+            let degraded = found.iter().any(|h| h.class == RootCauseClass::NetworkDegraded);
+            assert_eq!(degraded, network_theory, "{case}: {found:?}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! the logs say about peers, and which workload a peer is.
 use jiff::{SignedDuration, Timestamp};
 use medic_core::context::{
-    ContainerState, IncidentContext, LogExcerpt, PodSnapshot, RolloutSnapshot, WorkloadSnapshot,
+    ContainerState, IncidentContext, LogExcerpt, NodeSnapshot, PodSnapshot, RolloutSnapshot, WorkloadSnapshot,
 };
 use medic_core::{Evidence, EvidenceSource, ObjectRef};
 
@@ -16,6 +16,43 @@ pub const SIGKILL_EXIT_CODE: i32 = 137;
 
 /// How long before the alert a rollout counts as recent.
 pub const RECENT_ROLLOUT: SignedDuration = SignedDuration::from_secs(45 * 60);
+
+/// The kubelet renews its node's Lease every 10 s (a quarter of the lease's 40 s duration, with 4% jitter):
+/// a lease that missed its renewal by a second means the node stopped reporting, well before the node
+/// controller's grace (40 s) marks it NotReady. Alerts often fire inside that window. A slow renewal only
+/// holds pod-level fixes on that node (the finding stays below the act threshold), so erring early is safe.
+pub const LEASE_GRACE: SignedDuration = SignedDuration::from_secs(10 + 1);
+
+/// Without a lease, the kubelet posts its node status at least every 5 minutes (`nodeStatusReportFrequency`)
+/// plus two of its 10 s status periods.
+pub const STATUS_GRACE: SignedDuration = SignedDuration::from_secs(5 * 60 + 2 * 10);
+
+/// How long a node that still reads Ready has gone without a heartbeat beyond its grace, at the time the
+/// context was collected: its kubelet stopped reporting and the node controller has not noticed yet.
+pub fn silent_while_ready(ctx: &IncidentContext, node: &NodeSnapshot) -> Option<SignedDuration> {
+    if node.ready != Some(true) {
+        return None;
+    }
+    let now = reference_time(ctx)?;
+    let (last, grace) = match (node.lease_renewed, node.status_heartbeat) {
+        (Some(lease), _) => (lease, LEASE_GRACE),
+        (None, Some(status)) => (status, STATUS_GRACE),
+        (None, None) => return None,
+    };
+    let silent = now.duration_since(last);
+    (silent > grace).then_some(silent)
+}
+
+/// Whether a node stopped reporting: its Ready condition is not true, or its heartbeat is stale.
+pub fn node_stopped_reporting(ctx: &IncidentContext, node: &NodeSnapshot) -> bool {
+    node.ready != Some(true) || silent_while_ready(ctx, node).is_some()
+}
+
+/// Whether the pod runs on a node that stopped reporting: what the cluster shows of it (status, logs) is
+/// stale or explained by the node, so it supports no pod-level theory.
+pub fn on_silent_node(ctx: &IncidentContext, pod: &PodSnapshot) -> bool {
+    pod.node.as_deref().and_then(|n| ctx.node(n)).is_some_and(|n| node_stopped_reporting(ctx, n))
+}
 
 /// The moment the incident is judged at: when the context was collected, else the first alert's start.
 pub fn reference_time(ctx: &IncidentContext) -> Option<Timestamp> {

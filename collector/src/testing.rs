@@ -130,6 +130,8 @@ pub fn node(name: &str, ready: Option<bool>) -> NodeSnapshot {
         taints: Vec::new(),
         allocatable: BTreeMap::new(),
         labels: BTreeMap::new(),
+        status_heartbeat: None,
+        lease_renewed: None,
     }
 }
 

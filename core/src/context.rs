@@ -210,6 +210,14 @@ pub struct NodeSnapshot {
     pub taints: Vec<Taint>,
     pub allocatable: ResourceList,
     pub labels: BTreeMap<String, String>,
+    /// The Ready condition's `lastHeartbeatTime`: when the kubelet last posted the node's status (every
+    /// 5 minutes when nothing changed, where the node has a lease).
+    #[serde(default)]
+    pub status_heartbeat: Option<Timestamp>,
+    /// The `renewTime` of the node's Lease in `kube-node-lease`: the kubelet renews it every 10 s, so it is
+    /// the first sign that a node stopped reporting. `None` when the cluster serves no node lease.
+    #[serde(default)]
+    pub lease_renewed: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

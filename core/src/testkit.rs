@@ -227,6 +227,9 @@ impl ContextBuilder {
             taints: vec![],
             allocatable: labels(&[("cpu", "4"), ("memory", "16Gi"), ("pods", "110")]),
             labels: labels(&[("kubernetes.io/hostname", name)]),
+            status_heartbeat: Some(at(-30)),
+            // Renewed 5 s before the context is collected while the node is ready, a minute before when not.
+            lease_renewed: Some(at(if ready == Some(true) { 55 } else { 0 })),
         });
         self
     }

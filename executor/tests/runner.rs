@@ -157,6 +157,8 @@ async fn the_guard_refuses_before_any_request() {
         taints: Vec::new(),
         allocatable: BTreeMap::new(),
         labels: BTreeMap::new(),
+        status_heartbeat: None,
+        lease_renewed: None,
     }];
     let h = harness(objects(&[]), reader, None);
     let report = h.runner.run(&execute(plan(vec![ActionSpec::Drain { node: "node-1".into() }]))).await;

@@ -327,6 +327,10 @@ pub fn node(n: &Node) -> NodeSnapshot {
                 .collect()
         })
         .unwrap_or_default();
+    let status_heartbeat = status
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
+        .and_then(|c| ts(&c.last_heartbeat_time));
     let ready = match conditions.iter().find(|c| c.type_ == "Ready").map(|c| c.status.as_str()) {
         Some("True") => Some(true),
         Some("False") => Some(false),
@@ -348,6 +352,8 @@ pub fn node(n: &Node) -> NodeSnapshot {
             .unwrap_or_default(),
         allocatable: quantities(status.and_then(|s| s.allocatable.as_ref())),
         labels: map(&n.metadata.labels),
+        status_heartbeat,
+        lease_renewed: None,
     }
 }
 

@@ -7,6 +7,7 @@ mod convert;
 
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Endpoints, Event, Node, Pod, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{ListParams, LogParams};
@@ -23,6 +24,9 @@ pub use convert::{backend_of, pod_owner, redact_env_value};
 /// How many bytes of one container's log a read may return at most, whatever the line count: a log of
 /// very long lines must not blow the bound.
 const DEFAULT_LOG_BYTES: i64 = 256 * 1024;
+
+/// Where kubelets keep their heartbeat Leases, one per node, named after it.
+const NODE_LEASES: &str = "kube-node-lease";
 
 /// Reads a cluster through kube-rs. Cheap to clone (the client is).
 #[derive(Clone)]
@@ -183,9 +187,28 @@ impl ClusterRead for KubeClusterRead {
     }
 
     async fn nodes(&self) -> PortResult<Vec<NodeSnapshot>> {
-        let list = Api::<Node>::all(self.client.clone()).list(&ListParams::default()).await;
+        let lp = ListParams::default();
+        let (nodes_api, leases_api) =
+            (Api::<Node>::all(self.client.clone()), Api::<Lease>::namespaced(self.client.clone(), NODE_LEASES));
+        let (list, leases) = futures::join!(nodes_api.list(&lp), leases_api.list(&lp));
         let list = list.map_err(|e| port_error("nodes".to_string(), e))?;
-        Ok(list.items.iter().map(convert::node).collect())
+        // Node leases are optional evidence: a cluster without them (or a role that may not read them)
+        // still has the nodes' own status.
+        let renewed: HashMap<String, jiff::Timestamp> = leases
+            .map(|l| l.items)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|l| Some((l.metadata.name?, l.spec?.renew_time?.0)))
+            .collect();
+        Ok(list
+            .items
+            .iter()
+            .map(|n| {
+                let mut node = convert::node(n);
+                node.lease_renewed = renewed.get(&node.name).copied();
+                node
+            })
+            .collect())
     }
 
     async fn services(&self, namespace: &str) -> PortResult<Vec<ServiceSnapshot>> {

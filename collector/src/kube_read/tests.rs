@@ -343,10 +343,19 @@ async fn nodes_report_readiness_taints_and_cordons() {
                           "conditions": [{"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown",
                                           "message": "Kubelet stopped posting node status."}]}}),
         json!({"metadata": {"name": "node-2"},
-               "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}}),
+               "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                                          "lastHeartbeatTime": "2026-03-01T11:58:00Z"}]}}),
     ];
-    let expected = vec![get("/api/v1/nodes", &[], list("NodeList", items))];
+    let leases = vec![json!({"metadata": {"name": "node-2", "namespace": "kube-node-lease"},
+        "spec": {"holderIdentity": "node-2", "leaseDurationSeconds": 40, "renewTime": "2026-03-01T12:00:05.000000Z"}})];
+    let expected = vec![
+        get("/api/v1/nodes", &[], list("NodeList", items)),
+        get("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", &[], list("LeaseList", leases)),
+    ];
     let nodes = with_server(expected, |read| async move { read.nodes().await.unwrap() }).await;
+    assert_eq!(nodes[0].lease_renewed, None, "no lease for node-1");
+    assert_eq!(nodes[1].lease_renewed, Some("2026-03-01T12:00:05Z".parse().unwrap()), "the kubelet's heartbeat");
+    assert_eq!(nodes[1].status_heartbeat, Some("2026-03-01T11:58:00Z".parse().unwrap()));
     assert_eq!((nodes[0].ready, nodes[0].unschedulable), (None, true));
     assert_eq!(nodes[0].taints[0].key, "node.kubernetes.io/unreachable");
     assert_eq!(nodes[0].allocatable.get("memory").map(String::as_str), Some("16Gi"));
