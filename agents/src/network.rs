@@ -172,6 +172,12 @@ impl Network {
                     // timeouts, not the path.
                     continue;
                 }
+                if ctx.pods_of(&dependency).next().is_none()
+                    && ctx.nodes.iter().any(|n| sig::node_stopped_reporting(ctx, n))
+                {
+                    // Where the peer's pods run is unknown while a node stopped reporting: it may be theirs.
+                    continue;
+                }
                 // The peer looks fine from the cluster's side: the path to it is what fails.
                 let timeouts = lines.iter().filter(|f| f.signal == LogSignal::Timeout).count();
                 if timeouts < self.config.min_failure_lines {
@@ -507,6 +513,33 @@ mod tests {
             let degraded = found.iter().any(|h| h.class == RootCauseClass::NetworkDegraded);
             assert_eq!(degraded, network_theory, "{case}: {found:?}");
         }
+    }
+
+    #[test]
+    fn timeouts_to_a_peer_whose_pods_are_unknown_are_no_path_fault_while_a_node_is_silent() {
+        let mut ctx = ContextBuilder::new()
+            .target(ObjectRef::deployment("shop", "checkout"))
+            .node("node-1", Some(true))
+            .node("node-2", Some(true))
+            .deployment("shop", "checkout", "checkout:1", 2, "node-1", |_, _| {})
+            .deployment("shop", "payment", "payment:1", 1, "node-2", |_, _| {})
+            .service("shop", "payment", "payment", 50051, 1)
+            .logs(
+                "shop",
+                "checkout-7d9f8c6b5-abcde",
+                false,
+                &[
+                    "rpc error: code = DeadlineExceeded desc = dial tcp payment:50051: i/o timeout",
+                    "failed to charge card: dial tcp payment:50051: i/o timeout",
+                ],
+            )
+            .build();
+        ctx.pods.retain(|p| !p.name.starts_with("payment"));
+        let degraded =
+            |ctx: &IncidentContext| network().analyse(ctx).iter().any(|h| h.class == RootCauseClass::NetworkDegraded);
+        assert!(degraded(&ctx), "every node reporting: the path is suspect");
+        ctx.nodes[1].lease_renewed = Some(at(30));
+        assert!(!degraded(&ctx), "a silent node may host the peer");
     }
 
     #[test]
