@@ -378,35 +378,15 @@ async fn a_limit_that_does_not_hold_is_rolled_back() -> Result<()> {
     Ok(())
 }
 
-const MEMORY_CEILING: &str = r#"
-apiVersion: kyverno.io/v1
-kind: ClusterPolicy
-metadata:
-  name: memory-ceiling
-spec:
-  validationFailureAction: Enforce
-  rules:
-  - name: limit-at-most-1gi
-    match:
-      any:
-      - resources:
-          kinds: [Pod]
-    validate:
-      message: "memory limits above 1Gi need a capacity review"
-      pattern:
-        spec:
-          containers:
-          - =(resources):
-              =(limits):
-                =(memory): "<=1Gi"
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_servers_dry_run_answer_is_what_the_policy_gate_judges() -> Result<()> {
     let cluster = Cluster::start(16).await?;
     let deployments = cluster.deployments();
     let container = container_of(&deployments.get("cart").await?);
-    let policies = medic_policy::PolicySet::from_yaml(MEMORY_CEILING, std::path::Path::new("memory-ceiling.yaml"))?;
+    let policies = medic_policy::PolicySet::from_yaml(
+        support::fixtures::MEMORY_CEILING,
+        std::path::Path::new("memory-ceiling.yaml"),
+    )?;
     let gate: Arc<dyn PolicyGate> = Arc::new(KyvernoGate::new(policies));
     let p = plan(
         vec![ActionSpec::PatchResources {

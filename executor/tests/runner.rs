@@ -356,33 +356,13 @@ async fn two_plans_never_change_one_object_at_once() {
     assert!(matches!(blocked.outcome, ExecutionOutcome::Blocked { ref rule, .. } if rule == "concurrent-change"));
 }
 
-const MEMORY_CEILING: &str = r#"
-apiVersion: kyverno.io/v1
-kind: ClusterPolicy
-metadata:
-  name: memory-ceiling
-spec:
-  validationFailureAction: Enforce
-  rules:
-  - name: limit-at-most-1gi
-    match:
-      any:
-      - resources:
-          kinds: [Pod]
-    validate:
-      message: "memory limits above 1Gi need a capacity review"
-      pattern:
-        spec:
-          containers:
-          - =(resources):
-              =(limits):
-                =(memory): "<=1Gi"
-"#;
-
 #[tokio::test]
 async fn a_patch_whose_result_violates_a_kyverno_policy_is_blocked() {
-    let policies =
-        medic_policy::PolicySet::from_yaml(MEMORY_CEILING, std::path::Path::new("memory-ceiling.yaml")).unwrap();
+    let policies = medic_policy::PolicySet::from_yaml(
+        support::fixtures::MEMORY_CEILING,
+        std::path::Path::new("memory-ceiling.yaml"),
+    )
+    .unwrap();
     let gate: Arc<dyn PolicyGate> = Arc::new(medic_executor::KyvernoGate::new(policies));
     let too_much = ActionSpec::PatchResources {
         namespace: "shop".into(),

@@ -1,4 +1,4 @@
-//! Fixtures shared by the runner and journal tests: a `shop/cart` deployment as the API server and as the
+//! Fixtures shared by the runner, journal and lab tests: a `shop/cart` deployment as the API server and as the
 //! `ClusterRead` snapshots show it, healthy or crashing, and plans over it.
 use medic_core::context::{ContainerState, ContainerStatusSnapshot, PodSnapshot, RolloutSnapshot, WorkloadSnapshot};
 use medic_core::{ActionSpec, IncidentUid, ObjectRef, Plan, PlanId, Risk, RootCauseClass, VerifyCheck, VerifySpec};
@@ -130,3 +130,27 @@ pub fn plan(steps: Vec<ActionSpec>) -> Plan {
         rationale: String::new(),
     }
 }
+
+/// A Kyverno policy the gate tests judge against: no container memory limit above 1Gi.
+pub const MEMORY_CEILING: &str = r#"
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata:
+  name: memory-ceiling
+spec:
+  validationFailureAction: Enforce
+  rules:
+  - name: limit-at-most-1gi
+    match:
+      any:
+      - resources:
+          kinds: [Pod]
+    validate:
+      message: "memory limits above 1Gi need a capacity review"
+      pattern:
+        spec:
+          containers:
+          - =(resources):
+              =(limits):
+                =(memory): "<=1Gi"
+"#;
