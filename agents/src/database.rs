@@ -42,6 +42,9 @@ impl DatabaseConfig {
     }
 }
 
+/// Fewer accepted connections than this in a database's log say nothing about who opens them.
+const MIN_CONNECTIONS_LOGGED: usize = 5;
+
 #[derive(Debug)]
 pub struct Database {
     config: DatabaseConfig,
@@ -140,6 +143,7 @@ impl Database {
                 why.push(sig::log_evidence(f));
             }
         }
+        self.connections_opened(ctx, database, &mut candidates);
         let held: Vec<(&str, f64)> = ctx
             .metrics
             .iter()
@@ -186,6 +190,57 @@ impl Database {
             Some(playbook::DB_CONNECTION_EXHAUSTION),
             params([("database", database.to_string())]),
         );
+    }
+
+    /// Who opened the connections the database's own log records (PostgreSQL's `log_connections`,
+    /// MongoDB's network log): a pooled client opens its pool once, a leaking one opens connections until
+    /// the server is full, so one client opening most of them is the likely leak.
+    fn connections_opened(
+        &self,
+        ctx: &IncidentContext,
+        database: &ObjectRef,
+        candidates: &mut BTreeMap<ObjectRef, (f64, Vec<Evidence>)>,
+    ) {
+        let lines = ctx
+            .pods_of(database)
+            .flat_map(|pod| ctx.logs.iter().filter(move |l| l.pod == pod.name && l.namespace == pod.namespace))
+            .filter(|excerpt| !excerpt.previous)
+            .flat_map(|excerpt| excerpt.lines.iter().map(String::as_str));
+        let mut opened: BTreeMap<&ObjectRef, usize> = BTreeMap::new();
+        for (address, count) in patterns::accepted_connections(lines) {
+            let client = ctx.pods.iter().find(|p| p.pod_ip.as_deref() == Some(address)).and_then(|p| p.owner.as_ref());
+            if let Some(client) = client.filter(|c| *c != database) {
+                *opened.entry(client).or_default() += count;
+            }
+        }
+        let total: usize = opened.values().sum();
+        if total < MIN_CONNECTIONS_LOGGED {
+            return;
+        }
+        let mut ranked: Vec<(&ObjectRef, usize)> = opened.into_iter().collect();
+        ranked.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
+        let runner_up = ranked.get(1).map_or(0, |(_, count)| *count);
+        // The leak opens at least twice as many as any other client, and most of them.
+        if let Some(&(client, count)) = ranked.first()
+            && count >= 2 * runner_up
+        {
+            let share = count as f64 / total as f64;
+            if share < self.config.leak_share {
+                return;
+            }
+            let (score, why) = candidates.entry(client.clone()).or_default();
+            *score += 0.4;
+            why.push(Evidence::new(
+                EvidenceSource::Log,
+                Some(client.clone()),
+                format!(
+                    "{} opened {count} of the {total} connections {} logged as accepted ({:.0}%)",
+                    client.name,
+                    database.name,
+                    share * 100.0
+                ),
+            ));
+        }
     }
 
     /// A data store whose pods are down while clients fail to reach it.
@@ -283,6 +338,49 @@ mod tests {
             .build();
         let h = database().analyse(&ctx).into_iter().next().unwrap();
         assert_eq!(h.target, ObjectRef::deployment("shop", "reports"));
+    }
+
+    /// The shop, with its clients at their own addresses and the database's log of `log_connections`:
+    /// `opened` connections from each (client, address).
+    fn postgres_that_logged_connections(opened: &[(&str, &str, usize)]) -> IncidentContext {
+        let mut builder = shop_with_postgres();
+        let mut lines = vec!["FATAL:  sorry, too many clients already".to_string()];
+        let mut pid = 100;
+        for (_, address, count) in opened {
+            for _ in 0..*count {
+                pid += 1;
+                lines.push(format!("[{pid}] LOG:  connection received: host={address} port={}", 40000 + pid));
+                lines.push(format!("[{pid}] LOG:  connection authorized: user=app database=orders"));
+            }
+        }
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        builder = builder.logs("shop", "postgres-7d9f8c6b5-abcde", false, &lines);
+        let mut ctx = builder.build();
+        for pod in &mut ctx.pods {
+            if let Some((_, address, _)) =
+                opened.iter().find(|(client, ..)| pod.name.starts_with(&format!("{client}-")))
+            {
+                pod.pod_ip = Some((*address).to_string());
+            }
+        }
+        ctx
+    }
+
+    #[test]
+    fn the_client_that_opened_most_connections_the_database_logged_is_the_leak() {
+        let ctx = postgres_that_logged_connections(&[("orders", "10.244.1.7", 3), ("reports", "10.244.2.9", 14)]);
+        let h = database().analyse(&ctx).into_iter().next().unwrap();
+        assert_eq!(h.class, RootCauseClass::DbConnectionExhaustion);
+        assert_eq!(h.target, ObjectRef::deployment("shop", "reports"));
+        assert!(h.confidence >= 0.8, "{}", h.confidence);
+        assert!(h.evidence.iter().any(|e| e.detail.contains("opened 14 of the 17 connections")), "{:?}", h.evidence);
+    }
+
+    #[test]
+    fn connections_opened_evenly_single_out_no_one() {
+        let ctx = postgres_that_logged_connections(&[("orders", "10.244.1.7", 6), ("reports", "10.244.2.9", 7)]);
+        let h = database().analyse(&ctx).into_iter().next().unwrap();
+        assert!(h.confidence < 0.5, "{}", h.confidence);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! libuv errors, Java and Netty exceptions, Python's requests/redis-py/psycopg2, PostgreSQL, MySQL, Redis,
 //! MongoDB drivers, HikariCP, SQLAlchemy, xmrig). Nothing here knows about any particular cluster.
 use regex::{Regex, RegexSet};
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 /// The far end of a connection a log line talks about.
@@ -179,6 +180,40 @@ pub fn peers(line: &str) -> impl Iterator<Item = Peer> + '_ {
     })
 }
 
+/// The client addresses of the connections a data store accepted, counted from its own log (oldest line
+/// first): PostgreSQL with `log_connections` ("connection received: host=…", then "connection authorized"
+/// from the same backend pid; a received connection that was refused is not counted) and MongoDB's
+/// network log ("Connection accepted" with the remote address).
+pub fn accepted_connections<'a>(lines: impl IntoIterator<Item = &'a str>) -> BTreeMap<&'a str, usize> {
+    static PG_RECEIVED: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\[(\d+)\].*?connection received: host=([0-9A-Fa-f.:]+)").expect("valid"));
+    static PG_AUTHORIZED: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\[(\d+)\].*?connection authorized:").expect("valid"));
+    static MONGO_ACCEPTED: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r#""msg":"Connection accepted".*?"remote":"([0-9A-Fa-f.:]+?):\d+""#).expect("valid")
+    });
+    let mut received: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut accepted: BTreeMap<&str, usize> = BTreeMap::new();
+    for line in lines {
+        if line.contains("connection received") {
+            if let Some(caps) = PG_RECEIVED.captures(line) {
+                let (pid, host) = (caps.get(1).map_or("", |m| m.as_str()), caps.get(2).map_or("", |m| m.as_str()));
+                received.insert(pid, host);
+            }
+        } else if line.contains("connection authorized") {
+            let pid = PG_AUTHORIZED.captures(line).and_then(|caps| caps.get(1)).map(|m| m.as_str());
+            if let Some(host) = pid.and_then(|pid| received.remove(pid)) {
+                *accepted.entry(host).or_default() += 1;
+            }
+        } else if line.contains("Connection accepted")
+            && let Some(host) = MONGO_ACCEPTED.captures(line).and_then(|caps| caps.get(1))
+        {
+            *accepted.entry(host.as_str()).or_default() += 1;
+        }
+    }
+    accepted
+}
+
 /// `12:30` in a timestamp is not a peer.
 fn looks_like_time(host: &str, port: u16) -> bool {
     host.chars().all(|c| c.is_ascii_digit()) && port < 60
@@ -200,6 +235,22 @@ pub fn is_external_ipv4(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accepted_connections_are_counted_by_client_and_refused_ones_are_not() {
+        let log = [
+            "2026-03-01 12:00:00.000 UTC [311] LOG:  connection received: host=10.244.2.7 port=51234",
+            "2026-03-01 12:00:00.000 UTC [311] LOG:  connection authorized: user=orders database=orders",
+            "2026-03-01 12:00:01.000 UTC [312] LOG:  connection received: host=10.244.2.7 port=51240",
+            "2026-03-01 12:00:01.000 UTC [313] LOG:  connection received: host=10.244.3.5 port=40001",
+            "2026-03-01 12:00:01.000 UTC [312] LOG:  connection authorized: user=orders database=orders application_name=psql",
+            "2026-03-01 12:00:01.000 UTC [313] FATAL:  sorry, too many clients already",
+            r#"{"t":{"$date":"2026-03-01T12:00:02.000+00:00"},"s":"I",  "c":"NETWORK",  "id":22943,   "ctx":"listener","msg":"Connection accepted","attr":{"remote":"10.244.1.4:40112","uuid":{"uuid":{"$uuid":"0b1c"}},"connectionId":12,"connectionCount":9}}"#,
+            r#"{"t":{"$date":"2026-03-01T12:00:02.000+00:00"},"s":"I",  "c":"NETWORK",  "id":22942,   "ctx":"listener","msg":"Connection refused because there are too many open connections","attr":{"remote":"10.244.1.4:40113","connectionCount":100}}"#,
+        ];
+        let counted = accepted_connections(log);
+        assert_eq!(counted, BTreeMap::from([("10.244.1.4", 1), ("10.244.2.7", 2)]));
+    }
 
     fn signals(line: &str) -> Vec<LogSignal> {
         classify(line).collect()

@@ -36,6 +36,7 @@ fn config(seed: u64, rename: bool) -> BenchConfig {
         parallel: 4,
         rename,
         only: Vec::new(),
+        keep: None,
     }
 }
 

@@ -58,6 +58,11 @@ impl AddressBook {
 
     /// What `host`, named by a workload of `namespace`, refers to. A cluster-DNS name of a namespace not
     /// collected yet is returned as a service of that namespace (the caller collects it and asks again).
+    /// Whether `host` is the address of a pod medic read (not of a Service).
+    pub fn is_pod_ip(&self, host: &str) -> bool {
+        self.pod_ips.contains_key(host)
+    }
+
     pub fn lookup(&self, host: &str, namespace: &str) -> Option<Callee> {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         if host.parse::<std::net::Ipv4Addr>().is_ok() {
@@ -212,22 +217,52 @@ pub fn from_config(workload: &WorkloadSnapshot, book: &AddressBook) -> Vec<Refer
 /// The services (and pods) a workload's log lines name.
 pub fn from_logs<'a>(from: &ObjectRef, lines: impl IntoIterator<Item = &'a str>, book: &AddressBook) -> Vec<Reference> {
     let namespace = from.namespace().unwrap_or_default();
-    let mut found: Vec<Reference> = Vec::new();
+    // With each reference: whether its detail line reports a failure (the first such line is kept).
+    let mut found: Vec<(Reference, bool)> = Vec::new();
     for line in lines {
         for host in hosts_in_log_line(line) {
-            if let Some(callee) = book.lookup(host, namespace)
-                && !found.iter().any(|r| r.callee == callee)
-            {
-                found.push(Reference {
-                    from: from.clone(),
-                    callee,
-                    via: DependencyVia::Log,
-                    detail: clip(line.trim()),
-                });
+            let Some(callee) = book.lookup(host, namespace) else { continue };
+            if book.is_pod_ip(host) && is_client_address(line, host) {
+                continue;
+            }
+            match found.iter_mut().find(|(r, _)| r.callee == callee) {
+                Some((seen, failing)) => {
+                    if !*failing && reports_failure(line) {
+                        seen.detail = clip(line.trim());
+                        *failing = true;
+                    }
+                }
+                None => {
+                    let reference =
+                        Reference { from: from.clone(), callee, via: DependencyVia::Log, detail: clip(line.trim()) };
+                    found.push((reference, reports_failure(line)));
+                }
             }
         }
     }
-    found
+    found.into_iter().map(|(r, _)| r).collect()
+}
+
+/// Whether a pod address in a log line is the far end of an inbound connection (an access log's client, a
+/// database's `connection received: host=…`) rather than a callee: a callee's address comes with the port
+/// it serves; a client's comes bare or with an ephemeral port (Linux allocates them from 32768).
+fn is_client_address(line: &str, host: &str) -> bool {
+    let offset = host.as_ptr() as usize - line.as_ptr() as usize;
+    let after = &line[offset + host.len()..];
+    let port: String = after.strip_prefix(':').unwrap_or("").chars().take_while(char::is_ascii_digit).collect();
+    port.parse::<u32>().map_or(true, |port| port >= 32768)
+}
+
+/// Whether a log line reports a failure (of a call, a connection, the process): a dependency named in such
+/// a line is one the workload has trouble with.
+pub fn reports_failure(line: &str) -> bool {
+    static FAILURE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(
+            r"(?i)\b(error|err|fatal|fail(ed|ure|ing)?|refused|timed? ?out|timeout|unavailable|unreachable|too many|exhausted|reset by peer|no such host|exception|panic)\b",
+        )
+        .expect("valid failure pattern")
+    });
+    FAILURE.is_match(line)
 }
 
 /// Turns references into edges: a service resolves to its backend workload (or stays a Service when it
@@ -402,6 +437,37 @@ mod tests {
         );
         assert_eq!(edges[2].detail, "app env REDIS_ADDR=cart-redis:6379");
         assert_eq!(edges[3].detail, "dial tcp 10.96.3.4:6379: connect: connection refused");
+    }
+
+    #[test]
+    fn a_pod_address_is_a_callee_only_with_a_port_it_serves() {
+        let book = book();
+        let db = ObjectRef::deployment("shop", "orders-db");
+        let callees =
+            |line: &str| -> Vec<Callee> { from_logs(&db, [line], &book).into_iter().map(|r| r.callee).collect() };
+        let web = Callee::Workload(ObjectRef::deployment("shop", "web"));
+        // Inbound: PostgreSQL's log_connections, MongoDB's network log, an access log.
+        assert_eq!(callees("[412] LOG:  connection received: host=10.244.1.9 port=51234"), []);
+        assert_eq!(callees(r#""msg":"Connection accepted","attr":{"remote":"10.244.1.9:51234"}"#), []);
+        assert_eq!(callees(r#"10.244.1.9 - - [01/Mar/2026:12:00:01 +0000] "GET / HTTP/1.1" 200 512"#), []);
+        // Outbound to a pod (a headless service's member): the port it serves.
+        assert_eq!(callees("dial tcp 10.244.1.9:27017: connect: connection refused"), [web]);
+    }
+
+    #[test]
+    fn failures_are_told_from_chatter() {
+        for line in [
+            "dial tcp 10.96.3.4:6379: connect: connection refused",
+            r#"{"level":"error","msg":"query failed","error":"failed to connect to `host=orders-db`"}"#,
+            "FATAL:  sorry, too many clients already",
+            "io.netty.channel.ConnectTimeoutException: connection timed out: cart/10.96.0.3:7070",
+            "upstream request timeout",
+        ] {
+            assert!(reports_failure(line), "{line}");
+        }
+        for line in ["GET http://cart/api/items 200 in 12 ms", "connected to orders-db:5432", "checkpoint complete"] {
+            assert!(!reports_failure(line), "{line}");
+        }
     }
 
     mod properties {

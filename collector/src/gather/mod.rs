@@ -17,8 +17,8 @@ pub mod target;
 use futures::future::join_all;
 use jiff::Timestamp;
 use medic_core::context::{
-    EventSnapshot, LogExcerpt, NetworkPolicySnapshot, NodeSnapshot, PodSnapshot, RolloutSnapshot, ServiceSnapshot,
-    WorkloadSnapshot,
+    DependencyVia, EventSnapshot, LogExcerpt, NetworkPolicySnapshot, NodeSnapshot, PodSnapshot, RolloutSnapshot,
+    ServiceSnapshot, WorkloadSnapshot,
 };
 use medic_core::ports::{ClusterRead, Labels};
 use medic_core::{Alert, IncidentContext, IncidentUid, ObjectKind, ObjectRef};
@@ -331,8 +331,14 @@ impl<'a> Gathering<'a> {
             }
             let next: Vec<ObjectRef> = if hop < hops {
                 let mut next = Vec::new();
-                // Past the first hop, only a dependency that is failing itself leads further.
-                for r in references.iter().filter(|r| hop == 0 || self.is_failing(&r.from)) {
+                // Past the first hop, only a dependency that is failing itself, or whose logs report
+                // failures of what they name, leads further.
+                let leads_further = |r: &&Reference| {
+                    hop == 0
+                        || self.is_failing(&r.from)
+                        || (r.via == DependencyVia::Log && dependencies::reports_failure(&r.detail))
+                };
+                for r in references.iter().filter(leads_further) {
                     if let Some(w) = self.callee_workload(&r.callee)
                         && !self.included.contains(&w)
                         && !next.contains(&w)

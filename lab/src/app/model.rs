@@ -267,6 +267,7 @@ impl AppState {
             cpu_cores: 0.0,
             leaked_connections: vec![0.0; dependencies.len()],
             held_connections: vec![0.0; dependencies.len()],
+            accepted_from: BTreeMap::new(),
             dependencies,
             counters: Counters::default(),
             next_line: BTreeMap::new(),

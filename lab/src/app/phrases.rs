@@ -29,6 +29,8 @@ pub enum Condition {
     PoolExhausted,
     TooManyConnections,
     ConnectionsExhausted,
+    /// A server accepted a client's connection (logged with the client's address).
+    ConnectionAccepted,
     ClientLost,
     MemoryPressure,
     OutOfMemory,
@@ -41,7 +43,7 @@ pub enum Condition {
 }
 
 impl Condition {
-    pub const ALL: [Condition; 21] = [
+    pub const ALL: [Condition; 22] = [
         Condition::Starting,
         Condition::Ready,
         Condition::Request,
@@ -55,6 +57,7 @@ impl Condition {
         Condition::PoolExhausted,
         Condition::TooManyConnections,
         Condition::ConnectionsExhausted,
+        Condition::ConnectionAccepted,
         Condition::ClientLost,
         Condition::MemoryPressure,
         Condition::OutOfMemory,
@@ -80,6 +83,7 @@ impl Condition {
             Condition::PoolExhausted => "pool_exhausted",
             Condition::TooManyConnections => "too_many_connections",
             Condition::ConnectionsExhausted => "connections_exhausted",
+            Condition::ConnectionAccepted => "connection_accepted",
             Condition::ClientLost => "client_lost",
             Condition::MemoryPressure => "memory_pressure",
             Condition::OutOfMemory => "out_of_memory",

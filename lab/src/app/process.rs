@@ -67,6 +67,9 @@ pub struct Process {
     pub leaked_connections: Vec<f64>,
     /// Pooled connections held to each dependency.
     pub held_connections: Vec<f64>,
+    /// A server's connections accepted since it last logged them, by client address (whole ones are
+    /// logged, one line each, as PostgreSQL's `log_connections` and MongoDB's network log do).
+    pub accepted_from: BTreeMap<String, f64>,
     pub counters: Counters,
     /// When each kind of line may next be written (rate limits, so an error storm does not flood).
     pub next_line: BTreeMap<String, Timestamp>,

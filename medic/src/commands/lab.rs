@@ -50,6 +50,9 @@ struct BenchArgs {
     /// Run only the scenarios whose name contains this (repeatable).
     #[arg(long = "only")]
     only: Vec<String>,
+    /// Keep each scenario's store under DIR/<scenario> (read it with `medic incidents --store`).
+    #[arg(long, value_name = "DIR")]
+    keep: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -184,6 +187,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         parallel: args.parallel,
         rename: args.rename,
         only: args.only,
+        keep: args.keep,
     };
     let count = medic::lab_bench::scenarios(&config)?.len();
     println!(

@@ -43,6 +43,8 @@ pub struct BenchConfig {
     pub rename: bool,
     /// Only the scenarios whose name contains one of these (all when empty).
     pub only: Vec<String>,
+    /// Keep each scenario's store (incidents, timelines, audit trail) under this folder.
+    pub keep: Option<PathBuf>,
 }
 
 impl Default for BenchConfig {
@@ -54,6 +56,7 @@ impl Default for BenchConfig {
             parallel: 3,
             rename: false,
             only: Vec::new(),
+            keep: None,
         }
     }
 }
@@ -82,12 +85,13 @@ pub async fn run_suite(config: &BenchConfig, progress: &ProgressBar) -> Result<B
     let started = Instant::now();
     let scenarios = scenarios(config)?;
     progress.set_length(scenarios.len() as u64);
-    let options = RunOptions { speed: config.speed, seed: config.seed };
+    let options = RunOptions { speed: config.speed, seed: config.seed, keep: config.keep.clone() };
     let running: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
     let show = |running: &BTreeSet<String>| running.iter().cloned().collect::<Vec<_>>().join(", ");
     let mut results: Vec<(usize, ScenarioResult)> = futures::stream::iter(scenarios.iter().enumerate())
         .map(|(index, scenario)| {
             let running = &running;
+            let options = &options;
             async move {
                 {
                     let mut names = running.lock().unwrap_or_else(|e| e.into_inner());

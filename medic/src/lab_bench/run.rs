@@ -10,6 +10,7 @@ use medic_core::decision::{DecisionRecord, RankedHypothesis};
 use medic_core::{ActionSpec, AuditKind, IncidentUid};
 use medic_store::IncidentFilter;
 use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::alert;
@@ -18,12 +19,15 @@ use super::scenario::{Scenario, Step};
 use crate::lab_rig::{Rig, RigConfig};
 
 /// How the bench runs scenarios.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunOptions {
     /// Virtual seconds per real second.
     pub speed: f64,
     /// The lab's seed (names, addresses, which phrasing each log line uses).
     pub seed: u64,
+    /// Keep each scenario's working directory (medic's store: incidents, timelines, audit trail) under
+    /// this folder, one subfolder per scenario, instead of a temporary one.
+    pub keep: Option<PathBuf>,
 }
 
 /// The application must look healthy this long before the first step.
@@ -109,8 +113,8 @@ fn schedule(steps: &[Step]) -> Vec<(Duration, Event)> {
 }
 
 /// Runs `scenario` in a fresh rig and reports what happened.
-pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<Observation> {
-    let scratch = tempfile::tempdir().context("creating the scenario's directory")?;
+pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<Observation> {
+    let scratch = Scratch::new(options.keep.as_deref(), &scenario.name)?;
     let topology = scratch.path().join("topology.yaml");
     std::fs::write(&topology, &scenario.topology_yaml).context("writing the scenario's topology")?;
     let config = RigConfig {
@@ -125,6 +129,33 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<Observation
     let result = drive(&rig, scenario).await;
     rig.stop().await;
     result.with_context(|| format!("running scenario {}", scenario.name))
+}
+
+/// A scenario's working directory: temporary, or kept for inspection after the run.
+enum Scratch {
+    Temporary(tempfile::TempDir),
+    Kept(PathBuf),
+}
+
+impl Scratch {
+    fn new(keep: Option<&Path>, scenario: &str) -> Result<Self> {
+        let Some(root) = keep else {
+            return Ok(Self::Temporary(tempfile::tempdir().context("creating the scenario's directory")?));
+        };
+        let dir = root.join(scenario);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
+        }
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Self::Kept(dir))
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            Self::Temporary(dir) => dir.path(),
+            Self::Kept(dir) => dir,
+        }
+    }
 }
 
 fn sleep_virtual(rig: &Rig, virtual_secs: f64) -> tokio::time::Sleep {

@@ -3,10 +3,10 @@ use jiff::Timestamp;
 use std::time::Duration;
 
 use super::AppState;
-use crate::app::flow::{self, Cause};
+use crate::app::flow::{self, Cause, InstanceFlow};
 use crate::app::topology::{Service, Topology};
 use crate::faults::effects::{PodEffects, PodRef};
-use crate::runtime::{ContainerInfo, ContainerObservation, Exit};
+use crate::runtime::{ContainerInfo, ContainerKey, ContainerObservation, Exit};
 
 impl AppState {
     /// Advance one running container by `dt` and say what its probes would see.
@@ -48,6 +48,8 @@ impl AppState {
         };
 
         // The pool holds what it holds after this tick.
+        let before: Vec<f64> =
+            process.held_connections.iter().zip(&process.leaked_connections).map(|(h, l)| h + l).collect();
         for (d, outcome) in flow.deps.iter().enumerate() {
             if let Some(held) = process.held_connections.get_mut(d) {
                 let leaked = process.leaked_connections.get(d).copied().unwrap_or(0.0);
@@ -73,6 +75,12 @@ impl AppState {
             let accepted = flow.deps.get(d).map_or(0.0, |o| o.new_connections);
             *leak += (effects.connection_leak_per_minute * seconds / 60.0).min(accepted);
         }
+        let opened: Vec<(usize, f64)> = before
+            .iter()
+            .enumerate()
+            .map(|(d, was)| (d, process.held_connections[d] + process.leaked_connections[d] - was))
+            .filter(|(_, n)| *n > 0.0)
+            .collect();
 
         // CPU and what the counters see.
         let cpu_millis = if process.paused {
@@ -115,6 +123,7 @@ impl AppState {
             egress_allowed.push((egress.address.clone(), allowed, egress.bytes_per_second));
         }
 
+        self.book_accepted(key, &flow, &opened);
         let process = self.processes.get(key).expect("present");
         let ready = process.is_ready() && flow.overload_fraction < 0.5;
         // A saturated process answers its liveness probe too late; a paused one not at all.
@@ -139,6 +148,23 @@ impl AppState {
             ready: ready && exit.is_none(),
             live,
             exit,
+        }
+    }
+}
+
+impl AppState {
+    /// Books the connections this process opened on the servers that accepted them, under its address.
+    fn book_accepted(&mut self, key: &ContainerKey, flow: &InstanceFlow, opened: &[(usize, f64)]) {
+        if opened.is_empty() {
+            return;
+        }
+        let Some(ip) = self.view.pod(&key.namespace, &key.pod).and_then(|p| p.ip) else { return };
+        for &(d, count) in opened {
+            let server = flow.deps.get(d).and_then(|o| o.target_instance).and_then(|q| self.instances.get(q));
+            let Some(server) = server.and_then(|r| r.process.as_ref()) else { continue };
+            if let Some(process) = self.processes.get_mut(server) {
+                *process.accepted_from.entry(ip.to_string()).or_default() += count;
+            }
         }
     }
 }

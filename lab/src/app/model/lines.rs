@@ -170,6 +170,14 @@ impl AppState {
             }
         }
 
+        let accepted = LogVars {
+            conn_count: flow.server_connections.round() as u32,
+            db: service.map_or("", |s| s.database.as_str()),
+            db_user: service.map_or("", |s| s.database.as_str()),
+            ..base.clone()
+        };
+        self.write_accepted_lines(key, &accepted);
+
         if uptime > Duration::from_secs(30) && self.due(key, "periodic", now, Duration::from_secs(240)) {
             let client_ip = self.some_client_ip(key);
             let vars = LogVars {
@@ -187,6 +195,30 @@ impl AppState {
                 let vars = LogVars { egress_address: address, bytes: (*bytes * 30.0) as u64, ..base.clone() };
                 self.write_lines(key, Condition::Egress, None, &vars);
             }
+        }
+    }
+
+    /// One line per whole connection the server accepted since the last step, with the client's address;
+    /// past a few per step the rest go unlogged (as a log shipper's rate limit would drop them).
+    fn write_accepted_lines(&mut self, key: &ContainerKey, vars: &LogVars<'_>) {
+        const MOST_PER_STEP: usize = 8;
+        let Some(process) = self.processes.get_mut(key) else { return };
+        if process.accepted_from.is_empty() {
+            return;
+        }
+        let mut due: Vec<String> = Vec::new();
+        for (ip, count) in &mut process.accepted_from {
+            while *count >= 1.0 {
+                *count -= 1.0;
+                if due.len() < MOST_PER_STEP {
+                    due.push(ip.clone());
+                }
+            }
+        }
+        process.accepted_from.retain(|_, count| *count > 1e-6);
+        for ip in due {
+            let vars = LogVars { client_ip: &ip, ..vars.clone() };
+            self.write_lines(key, Condition::ConnectionAccepted, None, &vars);
         }
     }
 
