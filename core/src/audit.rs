@@ -31,6 +31,8 @@ pub enum AuditKind {
     IncidentClosed,
     /// medic restarted and picked the incident up where it was.
     Resumed,
+    /// A fix was verified while alerts that arrived after the decision still fire: medic looks again.
+    FollowUp,
     /// A model was asked about an incident: what it proposed, what was used and what was discarded.
     ModelConsulted,
     /// The reasoning backend is too slow or failing: every write is suspended.
@@ -64,6 +66,7 @@ impl AuditKind {
             AuditKind::Remembered => "remembered",
             AuditKind::IncidentClosed => "incident-closed",
             AuditKind::Resumed => "resumed",
+            AuditKind::FollowUp => "follow-up",
             AuditKind::ModelConsulted => "model-consulted",
             AuditKind::WatchtowerEngaged => "watchtower-engaged",
             AuditKind::WatchtowerReleased => "watchtower-released",

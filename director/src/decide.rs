@@ -80,12 +80,16 @@ struct Group {
     notes: Vec<String>,
     /// A close past incident shows this remedy failing.
     failed_before: bool,
+    /// What its remedy would do is done already (a node cordoned and drained): it stays a cause that
+    /// explains symptoms, but does not compete with, or win over, a cause that still needs a fix.
+    remedied: bool,
 }
 
 pub fn decide(input: &DecisionInput<'_>) -> DecisionRecord {
     let mut groups = merge(input);
     localise(input.context, &mut groups, input.thresholds.min_confidence);
     recall(input.recalled, &mut groups, input.thresholds.min_similarity);
+    mark_remedied(input.context, &mut groups);
     groups.sort_by(|a, b| b.score.total_cmp(&a.score));
     let decision = choose(input, &groups);
     DecisionRecord {
@@ -144,6 +148,7 @@ fn merge(input: &DecisionInput<'_>) -> Vec<Group> {
                         supported_by: vec![h.specialist.clone()],
                         notes: Vec::new(),
                         failed_before: false,
+                        remedied: false,
                     });
                     disbelief.push(1.0 - weighted);
                 }
@@ -160,8 +165,20 @@ fn merge(input: &DecisionInput<'_>) -> Vec<Group> {
 }
 
 /// Workloads with pods on `node`.
-fn workloads_on_node(context: &IncidentContext, node: &str) -> BTreeSet<ObjectRef> {
-    context.pods.iter().filter(|p| p.node.as_deref() == Some(node)).filter_map(|p| p.owner.clone()).collect()
+/// Whether the failing node explains what is wrong with `workload`: it has pods there, and none of its pods
+/// on a Ready node fails on its own (a container waiting for a reason other than starting, or restarting).
+/// A bad image pulled on a healthy node is not the dead node's doing.
+fn node_explains(context: &IncidentContext, node: &str, workload: &ObjectRef) -> bool {
+    let failing_elsewhere = context.pods_of(workload).any(|p| {
+        let on_ready_node =
+            p.node.as_deref().is_some_and(|n| n != node && context.node(n).is_some_and(|n| n.ready == Some(true)));
+        let failing = p.containers.iter().any(|c| {
+            let waiting = c.state.reason().is_some_and(|r| !matches!(r, "ContainerCreating" | "PodInitializing"));
+            waiting || (c.restart_count > 0 && !c.ready)
+        });
+        on_ready_node && failing
+    });
+    !failing_elsewhere && context.pods_of(workload).any(|p| p.node.as_deref() == Some(node))
 }
 
 /// What `target` depends on: declared edges, and hypotheses that name it as their `caller`.
@@ -227,7 +244,7 @@ fn localise(context: &IncidentContext, groups: &mut [Group], min_confidence: f64
                 continue;
             }
             let upstream = match cause.kind {
-                ObjectKind::Node => workloads_on_node(context, &cause.name).contains(target),
+                ObjectKind::Node => node_explains(context, &cause.name, target),
                 _ => deps.contains(cause),
             };
             if upstream {
@@ -239,6 +256,23 @@ fn localise(context: &IncidentContext, groups: &mut [Group], min_confidence: f64
     for (i, note) in demotions {
         groups[i].score *= 0.5;
         groups[i].notes.push(note);
+    }
+}
+
+/// A node already cordoned whose workload pods are all gone or going needs no more of medic.
+fn mark_remedied(context: &IncidentContext, groups: &mut [Group]) {
+    for g in groups.iter_mut().filter(|g| g.hypothesis.target.kind == ObjectKind::Node) {
+        let name = &g.hypothesis.target.name;
+        let Some(node) = context.node(name) else { continue };
+        let drained = context
+            .pods
+            .iter()
+            .filter(|p| p.node.as_deref() == Some(name.as_str()))
+            .all(|p| p.deleting || p.owner.as_ref().is_some_and(|o| o.kind == ObjectKind::DaemonSet));
+        if node.unschedulable && drained {
+            g.remedied = true;
+            g.notes.push(format!("node {name} is cordoned and drained already"));
+        }
     }
 }
 
@@ -283,8 +317,18 @@ fn choose(input: &DecisionInput<'_>, groups: &[Group]) -> Decision {
             Decision::Escalate { reason: format!("no hypothesis, and {} did not answer", input.missing.join(", ")) }
         };
     };
-    // A remedy that failed for a close match is not tried first: prefer the best one that did not.
-    let best = actionable.iter().find(|g| !g.failed_before).copied().unwrap_or(*first);
+    // A remedy that failed for a close match is not tried first: prefer the best one that did not. A cause
+    // remedied already yields to one that still needs a fix and could be acted on.
+    let untried = actionable.iter().find(|g| !g.failed_before).copied().unwrap_or(*first);
+    let best = if untried.remedied {
+        actionable
+            .iter()
+            .find(|g| !g.failed_before && !g.remedied && g.score >= input.thresholds.min_confidence)
+            .copied()
+            .unwrap_or(untried)
+    } else {
+        untried
+    };
     let describe = |g: &Group| format!("{} at {} ({:.2})", g.hypothesis.class, g.hypothesis.target, g.score);
     if best.failed_before {
         return Decision::Escalate {
@@ -313,7 +357,7 @@ fn choose(input: &DecisionInput<'_>, groups: &[Group]) -> Decision {
         Err(e) => return Decision::Escalate { reason: format!("cannot plan {}: {e}", describe(best)) },
     };
     // The best competitor is a different remedy; a hypothesis whose plan would do the same thing agrees.
-    let competitor = actionable.iter().filter(|g| !std::ptr::eq(**g, best)).find(|g| {
+    let competitor = actionable.iter().filter(|g| !std::ptr::eq(**g, best) && !g.remedied).find(|g| {
         let same_plan = g
             .hypothesis
             .playbook

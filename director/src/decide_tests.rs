@@ -1,5 +1,5 @@
 //! `decide` by table: one row per situation, the decision it must lead to.
-use medic_core::decision::Recollection;
+use medic_core::decision::{DecisionRecord, Recollection};
 use medic_core::testkit::ContextBuilder;
 use medic_core::{
     Decision, Evidence, EvidenceSource, FindingReport, Hypothesis, IncidentContext, IncidentUid, ObjectRef,
@@ -376,5 +376,85 @@ fn a_human_approved_fix_recalled_lifts_the_same_weak_case_to_act() {
             assert!(plan.rationale.contains("approved by api:alice, verified"), "{}", plan.rationale);
         }
         other => panic!("expected to act on the recalled fix, got {other:?}"),
+    }
+}
+
+/// A worker node stopped reporting with one frontend pod and the cart on it; the frontend's other pod, on
+/// a Ready node, cannot pull its new image. `handled`: the node was cordoned and drained already.
+fn dead_node_and_a_bad_image(handled: bool) -> IncidentContext {
+    let mut ctx = ContextBuilder::new()
+        .node("node-1", None)
+        .node("node-2", Some(true))
+        .deployment("shop", "cart", "cart:1", 1, "node-1", |_, _| {})
+        .deployment("shop", "frontend", "frontend:2", 2, "node-1", |i, pod| {
+            if i == 1 {
+                pod.node = Some("node-2".into());
+                pod.containers[0].ready = false;
+                pod.containers[0].state = medic_core::testkit::waiting("ImagePullBackOff", "Back-off pulling image");
+            }
+        })
+        .build();
+    if handled {
+        ctx.nodes.iter_mut().filter(|n| n.name == "node-1").for_each(|n| n.unschedulable = true);
+        ctx.pods.iter_mut().filter(|p| p.node.as_deref() == Some("node-1")).for_each(|p| p.deleting = true);
+    }
+    ctx
+}
+
+fn decide_on(ctx: &IncidentContext, hypotheses: &[&str]) -> DecisionRecord {
+    let catalog = Catalog::builtin().expect("built-in catalog loads");
+    let incident = IncidentUid::new();
+    let findings = reports(incident, hypotheses);
+    let weights = BTreeMap::new();
+    decide(&DecisionInput {
+        incident,
+        context: ctx,
+        findings: &findings,
+        missing: &[],
+        recalled: &[],
+        catalog: &catalog,
+        weights: &weights,
+        thresholds: Thresholds::default(),
+    })
+}
+
+#[test]
+fn a_bad_image_pulled_on_a_healthy_node_is_not_the_dead_nodes_symptom() {
+    let record = decide_on(
+        &dead_node_and_a_bad_image(false),
+        &["compute node-not-ready Node/node-1 0.9", "compute image-pull Deployment/shop/frontend 0.9"],
+    );
+    let image = record.ranked.iter().find(|r| r.hypothesis.class == RootCauseClass::ImagePull).unwrap();
+    assert!(!image.notes.iter().any(|n| n.contains("symptom")), "{:?}", image.notes);
+    // Two causes, two remedies, equally sure: a human decides.
+    assert!(matches!(record.decision, Decision::Escalate { .. }), "{:?}", record.decision);
+}
+
+#[test]
+fn a_node_cordoned_and_drained_already_yields_to_the_cause_that_still_needs_a_fix() {
+    let record = decide_on(
+        &dead_node_and_a_bad_image(true),
+        &["compute node-not-ready Node/node-1 0.95", "compute image-pull Deployment/shop/frontend 0.9"],
+    );
+    match record.decision {
+        Decision::Act { plan } => {
+            assert_eq!(plan.class, RootCauseClass::ImagePull);
+            assert_eq!(plan.target, ObjectRef::deployment("shop", "frontend"));
+        }
+        other => panic!("expected to act on the image, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_handled_node_still_explains_the_symptoms_of_its_workloads() {
+    let record = decide_on(
+        &dead_node_and_a_bad_image(true),
+        &["compute node-not-ready Node/node-1 0.9", "compute crash-transient Deployment/shop/cart 0.8 pod=cart-1"],
+    );
+    let cart = record.ranked.iter().find(|r| r.hypothesis.class == RootCauseClass::CrashTransient).unwrap();
+    assert!(cart.notes.iter().any(|n| n.contains("symptom of node-not-ready")), "{:?}", cart.notes);
+    match record.decision {
+        Decision::Act { plan } => assert_eq!(plan.class, RootCauseClass::NodeNotReady),
+        other => panic!("the cart's restart is the node's doing, got {other:?}"),
     }
 }

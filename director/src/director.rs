@@ -5,7 +5,8 @@ use actix::{Actor, Context, Handler, Recipient, ResponseFuture};
 use futures::future::join_all;
 use medic_core::decision::{Decision, DecisionRecord, Recollection};
 use medic_core::messages::{
-    AlertResolved, Diagnose, Execute, IncidentEvent, IncidentMemory, Investigate, Notify, PlanVerdict, Recall, Remember,
+    AlertResolved, Diagnose, Execute, IncidentEvent, IncidentMemory, Investigate, Notify, OpenIncident, PlanVerdict,
+    Recall, Remember,
 };
 use medic_core::{
     ActionSpec, AuditEntry, AuditKind, ExecutionOutcome, ExecutionReport, FindingReport, IncidentContext, IncidentUid,
@@ -21,6 +22,7 @@ use tracing::{Instrument, info, warn};
 
 use crate::adjudicate::Adjudicator;
 use crate::decide::{DecisionInput, Thresholds, decide, proposal, track_record_weight};
+use follow_up::FollowUp;
 
 const ACTOR: &str = "director";
 
@@ -86,11 +88,16 @@ pub struct DirectorLinks {
     pub recall: Option<Recipient<Recall>>,
     pub remember: Option<Recipient<Remember>>,
     pub notify: Option<Recipient<Notify>>,
+    /// The collector, to gather the context again when alerts that arrived after a decision still fire
+    /// once its fix is verified.
+    pub recollect: Option<Recipient<OpenIncident>>,
 }
 
 /// What a plan waiting for a human was decided from (the plan itself is in the store).
 #[derive(Debug, Clone)]
 struct Pending {
+    /// Its incident, class and target: another incident's verified fix of the same makes it moot.
+    plan: Arc<Plan>,
     context: Arc<IncidentContext>,
     record: DecisionRecord,
 }
@@ -121,6 +128,8 @@ struct Shared {
     fixes: Mutex<HashMap<ObjectRef, Fix>>,
     /// A model's second opinion when the hypotheses are close (`[llm] director`).
     adjudicator: Option<Arc<dyn Adjudicator>>,
+    /// Incidents looked at again after a verified fix.
+    follow_ups: Mutex<HashMap<IncidentUid, FollowUp>>,
 }
 
 pub struct Director {
@@ -139,6 +148,7 @@ impl Director {
                 pending: Mutex::new(HashMap::new()),
                 fixes: Mutex::new(HashMap::new()),
                 adjudicator: None,
+                follow_ups: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -336,6 +346,22 @@ impl Shared {
         self.status(incident, IncidentStatus::Diagnosed).await;
         self.notify(incident, IncidentEvent::Diagnosed { record: Box::new(record.clone()) }).await;
 
+        let follow_up = self.follow_ups.lock().unwrap_or_else(|e| e.into_inner()).get(&incident).cloned();
+        match (&record.decision, follow_up) {
+            // The second look found nothing more to fix: the fix that was verified closes the incident.
+            (Decision::Observe { .. }, Some(follow_up)) => {
+                self.follow_ups.lock().unwrap_or_else(|e| e.into_inner()).remove(&incident);
+                self.audit(AuditEntry::new(incident, AuditKind::IncidentClosed, ACTOR, follow_up.resolved.clone()))
+                    .await;
+                self.status(incident, IncidentStatus::Resolved).await;
+                self.notify(incident, IncidentEvent::Closed { summary: follow_up.resolved }).await;
+                return;
+            }
+            (_, Some(_)) if !matches!(record.decision, Decision::Act { .. }) => {
+                self.follow_ups.lock().unwrap_or_else(|e| e.into_inner()).remove(&incident);
+            }
+            _ => {}
+        }
         match &record.decision {
             Decision::Observe { reason } => {
                 let summary = format!("no fault to fix: {reason}");
@@ -524,7 +550,10 @@ impl Shared {
         let steps = plan.steps.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
         let summary = format!("plan {} waits for approval ({reason}): {steps}", plan.id);
         self.audit(AuditEntry::new(incident, AuditKind::ApprovalRequested, ACTOR, summary).with_detail(&*plan)).await;
-        self.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(plan.id, Pending { context, record });
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(plan.id, Pending { plan: plan.clone(), context, record });
         self.status(incident, IncidentStatus::AwaitingApproval).await;
         self.notify(incident, IncidentEvent::ApprovalRequested { plan: Box::new((*plan).clone()) }).await;
     }
@@ -648,6 +677,7 @@ impl Shared {
         approved_by: Option<String>,
     ) {
         let incident = plan.incident;
+        let collected_at = context.collected_at;
         let worked = match &report.outcome {
             ExecutionOutcome::Verified => Some(true),
             ExecutionOutcome::VerificationFailed { .. } => Some(false),
@@ -702,6 +732,11 @@ impl Shared {
         match &report.outcome {
             ExecutionOutcome::Verified => {
                 let summary = format!("resolved: {} fixed by {}", plan.class, plan.playbook);
+                self.settle_moot_proposals(plan, &summary).await;
+                if self.follow_up(incident, collected_at, &summary).await {
+                    self.notify(incident, IncidentEvent::Verified { report: Box::new(report) }).await;
+                    return;
+                }
                 self.audit(
                     AuditEntry::new(incident, AuditKind::IncidentClosed, ACTOR, summary.clone()).with_detail(&report),
                 )
@@ -763,6 +798,8 @@ pub fn decision_summary(record: &DecisionRecord) -> String {
         Decision::Escalate { reason } => format!("escalate: {reason}"),
     }
 }
+
+mod follow_up;
 
 #[cfg(test)]
 mod tests {
@@ -833,7 +870,7 @@ mod tests {
         }
     }
 
-    fn oom(confidence: f64) -> Hypothesis {
+    pub(super) fn oom(confidence: f64) -> Hypothesis {
         let target = ObjectRef::deployment("shop", "cart");
         Hypothesis {
             class: RootCauseClass::OomMemoryLimit,
@@ -847,15 +884,24 @@ mod tests {
         }
     }
 
-    struct Harness {
+    pub(super) struct Harness {
         _dir: tempfile::TempDir,
-        store: Store,
-        director: Addr<Director>,
-        executed: Arc<Mutex<Vec<Execute>>>,
-        incident: IncidentUid,
+        pub(super) store: Store,
+        pub(super) director: Addr<Director>,
+        pub(super) executed: Arc<Mutex<Vec<Execute>>>,
+        pub(super) incident: IncidentUid,
     }
 
     async fn harness(specialists: Vec<(String, Recipient<Investigate>)>, config: DirectorConfig) -> Harness {
+        harness_with(specialists, config, None).await
+    }
+
+    /// `recollect`: where the Director asks for a context again (a probe).
+    pub(super) async fn harness_with(
+        specialists: Vec<(String, Recipient<Investigate>)>,
+        config: DirectorConfig,
+        recollect: Option<Recipient<OpenIncident>>,
+    ) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let store = StoreConfig::new(dir.path().join("medic.db")).build().unwrap();
         let outcome = store
@@ -870,8 +916,14 @@ mod tests {
             delay: Duration::from_millis(300),
         }
         .start();
-        let links =
-            DirectorLinks { specialists, executor: executor.recipient(), recall: None, remember: None, notify: None };
+        let links = DirectorLinks {
+            specialists,
+            executor: executor.recipient(),
+            recall: None,
+            remember: None,
+            notify: None,
+            recollect,
+        };
         let catalog = Arc::new(Catalog::builtin().unwrap());
         let director = Director::new(config, links, catalog, store.clone()).start();
         Harness { _dir: dir, store, director, executed, incident }
@@ -881,11 +933,11 @@ mod tests {
         (name.to_string(), SpecialistActor::new(Arc::new(Scripted(name, hypotheses))).start().recipient())
     }
 
-    async fn kinds(store: &Store, incident: IncidentUid) -> Vec<AuditKind> {
+    pub(super) async fn kinds(store: &Store, incident: IncidentUid) -> Vec<AuditKind> {
         store.timeline(incident).await.unwrap().into_iter().map(|r| r.entry.kind).collect()
     }
 
-    fn context() -> Arc<IncidentContext> {
+    pub(super) fn context() -> Arc<IncidentContext> {
         Arc::new(ContextBuilder::new().deployment("shop", "cart", "cart:1", 2, "node-1", |_, _| {}).build())
     }
 

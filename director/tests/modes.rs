@@ -91,6 +91,7 @@ async fn harness_with(
         recall: None,
         remember: None,
         notify: Some(NotifyProbe(notified.clone()).start().recipient()),
+        recollect: None,
     };
     let director =
         Director::new(DirectorConfig::default(), links, Arc::new(catalog), store.clone()).with_modes(modes).start();

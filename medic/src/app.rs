@@ -7,7 +7,7 @@
 //! Director ─Notify→ Notifier (outbox → Slack); new incidents pass the OpenedAnnouncer on their way in; the
 //! watchtower's suspensions and resumptions of writes reach the Notifier too.
 //! ```
-use actix::{Actor, Addr};
+use actix::{Actor, Addr, AsyncContext};
 use actix_web::{App, HttpServer, web};
 use anyhow::{Context, Result};
 use medic_agents::SpecialistActor;
@@ -160,12 +160,16 @@ pub async fn start(config: MedicConfig, overrides: Overrides) -> Result<Medic> {
     if let (Some(reasoner), Some(notifier)) = (&reasoner, &notifier) {
         announce_writes(reasoner.watchtower().transitions(), notifier.clone().recipient());
     }
+    // The collector and the Director talk both ways (context to diagnose; a second look after a fix): the
+    // collector's mailbox exists before either actor runs.
+    let collector_context = actix::Context::<ContextCollector>::new();
     let links = DirectorLinks {
         specialists,
         executor: executor.recipient(),
         recall: Some(memory.clone().recipient()),
         remember: Some(memory.recipient()),
         notify: notifier.clone().map(Addr::recipient),
+        recollect: Some(collector_context.address().recipient()),
     };
     let mut director =
         Director::new(config.director.clone(), links, catalog.clone(), store.clone()).with_modes(config.modes.clone());
@@ -176,10 +180,11 @@ pub async fn start(config: MedicConfig, overrides: Overrides) -> Result<Medic> {
     let director = director.start();
     let metrics = medic_collector::metrics::metric_context(config.prometheus.as_ref())
         .context("building the Prometheus client of [prometheus]")?;
-    let collector = ContextCollector::new(reader, audit, director.clone().recipient(), config.collector.clone())
-        .with_clock(clock.clone())
-        .with_metrics(metrics)
-        .start();
+    let collector = collector_context.run(
+        ContextCollector::new(reader, audit, director.clone().recipient(), config.collector.clone())
+            .with_clock(clock.clone())
+            .with_metrics(metrics),
+    );
     // Incidents that were in flight when medic last stopped continue where they were.
     crate::resume::resume_in_flight(&store, &director, &collector.clone().recipient())
         .await
