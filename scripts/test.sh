@@ -7,7 +7,12 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 profile=default
-[ "${CI:-}" = "true" ] && profile=ci
+if [ "${CI:-}" = "true" ]; then
+  profile=ci
+  # A clean build gains nothing from incremental compilation, which would double target/ on disk.
+  export CARGO_INCREMENTAL=0
+fi
+df -h . | awk 'NR == 2 { print "disk: " $4 " free of " $2 }'
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

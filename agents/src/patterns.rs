@@ -130,6 +130,12 @@ static PEER_PATTERNS: LazyLock<[Regex; 3]> = LazyLock::new(|| {
     ]
 });
 
+/// A connection string's `host=<name>` (libpq, lib/pq, pgx: "failed to connect to `host=orders-db
+/// user=app database=orders`"), with its `port=` when given.
+static DSN_HOST: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\bhost=([A-Za-z][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)*)(?:\s+port=(\d{1,5}))?").expect("dsn host pattern")
+});
+
 /// `lookup <name> on <dns>` (Go), `getaddrinfo ENOTFOUND <name>` (Node), `UnknownHostException: <name>` (Java).
 static DNS_NAME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?:lookup ([A-Za-z0-9.-]+) on|ENOTFOUND ([A-Za-z0-9.-]+)|UnknownHostException: ([A-Za-z0-9.-]+)|translate host name \x22([A-Za-z0-9.-]+)\x22)")
@@ -166,7 +172,9 @@ pub fn peer(line: &str) -> Option<Peer> {
             return Some(Peer { host: host.to_string(), port: Some(port) });
         }
     }
-    None
+    let caps = DSN_HOST.captures(line)?;
+    let port = caps.get(2).and_then(|p| p.as_str().parse().ok()).filter(|p| *p > 0);
+    Some(Peer { host: caps[1].to_string(), port })
 }
 
 /// Every `host:port` a line names, in order (a line may name its source file before its peer).
@@ -361,6 +369,12 @@ mod tests {
             ("dial tcp: lookup payment on 10.96.0.10:53: no such host", "payment", None),
             ("java.net.UnknownHostException: catalog.shop.svc.cluster.local", "catalog.shop.svc.cluster.local", None),
             ("2026-03-01 12:30:01 ERROR upstream http://checkout:8080/api failed", "checkout", Some(8080)),
+            (
+                "failed to connect to `host=orders-db user=orders database=orders`: server error (FATAL: sorry, too many clients already (SQLSTATE 53300))",
+                "orders-db",
+                None,
+            ),
+            ("pq: could not connect: host=ledger-db port=5432 user=app: too many clients", "ledger-db", Some(5432)),
         ];
         for (line, host, port) in table {
             let peer = peer(line).unwrap_or_else(|| panic!("no peer in {line:?}"));

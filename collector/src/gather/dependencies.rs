@@ -143,6 +143,8 @@ static LOG_HOSTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         r"(?i)[a-z][a-z0-9+.-]*://(?:[^\s/@]*@)?([a-z0-9][a-z0-9.-]*)",
         // bare IPv4
         r"\b(\d{1,3}(?:\.\d{1,3}){3})\b",
+        // connection strings: `failed to connect to `host=orders-db user=app database=orders``
+        r"(?i)\bhost=([a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*)",
         // DNS failures: `lookup cart-redis on 10.96.0.10:53: no such host`
         r"(?i)\blookup ([a-z0-9][a-z0-9.-]*)",
         // quoted hosts after the words that introduce them: `connection to server at "orders-db" (...)`,
@@ -366,8 +368,10 @@ mod tests {
             ("2026-03-01 12:00:01 INFO cart started in 1.2s", &[]),
             (r#"FATAL:  database "cart" does not exist"#, &[]),
             (r#"could not translate host name "orders-db" to address"#, &["orders-db"]),
-            (r#"FATAL:  database "cart" does not exist"#, &[]),
-            (r#"could not translate host name "orders-db" to address"#, &["orders-db"]),
+            (
+                "failed to connect to `host=orders-db user=orders database=orders`: server error (FATAL: sorry, too many clients already (SQLSTATE 53300))",
+                &["orders-db"],
+            ),
         ];
         for (line, want) in cases {
             let mut got = hosts_in_log_line(line);
