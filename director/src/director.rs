@@ -40,6 +40,10 @@ pub struct DirectorConfig {
     pub min_similarity: f64,
     /// Every plan waits for a human's approval, whatever its playbook says.
     pub always_require_approval: bool,
+    /// A verified fix of a cause (class and target) already fixed within this many minutes is recurring:
+    /// the fix holds for a while and the cause comes back, so after it medic escalates for the change it
+    /// cannot make (code, configuration, capacity).
+    pub recurrence_window_mins: u64,
 }
 
 impl Default for DirectorConfig {
@@ -53,6 +57,7 @@ impl Default for DirectorConfig {
             min_margin: t.min_margin,
             min_similarity: t.min_similarity,
             always_require_approval: false,
+            recurrence_window_mins: 360,
         }
     }
 }
@@ -68,6 +73,9 @@ impl DirectorConfig {
         }
         if !(0.0..=1.0).contains(&self.min_similarity) {
             return bad("min_similarity must be within 0..1");
+        }
+        if self.recurrence_window_mins == 0 {
+            return bad("recurrence_window_mins must be positive");
         }
         Ok(())
     }
@@ -744,6 +752,9 @@ impl Shared {
                 self.status(incident, IncidentStatus::Resolved).await;
                 self.notify(incident, IncidentEvent::Verified { report: Box::new(report) }).await;
                 self.notify(incident, IncidentEvent::Closed { summary }).await;
+                if let Some(reason) = self.recurring(plan).await {
+                    self.escalate(incident, reason, Some(record.clone())).await;
+                }
             }
             ExecutionOutcome::VerificationFailed { rolled_back } => {
                 let summary = format!(

@@ -1,10 +1,11 @@
 //! What the Director does once a fix is verified, beyond closing the incident: a fix settles the plans
-//! of other incidents that waited for approval to do the same, and alerts that arrived after the decision
-//! and still fire get a second look (a second fault behind the first, which the decision never saw).
+//! of other incidents that waited for approval to do the same; alerts that arrived after the decision
+//! and still fire get a second look (a second fault behind the first, which the decision never saw); and a
+//! fix of a cause fixed already not long ago is recurring, which a human has to hear about.
 use jiff::Timestamp;
 use medic_core::messages::{IncidentEvent, OpenIncident};
 use medic_core::{Alert, AlertStatus, AuditEntry, AuditKind, IncidentUid, Plan, PlanId};
-use medic_store::IncidentStatus;
+use medic_store::{IncidentFilter, IncidentStatus};
 use std::collections::BTreeSet;
 use tracing::warn;
 
@@ -22,6 +23,48 @@ pub(super) struct FollowUp {
 }
 
 impl Shared {
+    /// When earlier incidents of the recurrence window had the same cause (class and target) fixed, the
+    /// reason to escalate this one after its fix: restarting a leak or rolling back a bad release again
+    /// and again mitigates; the change that ends it is a human's.
+    pub(super) async fn recurring(&self, fixed: &Plan) -> Option<String> {
+        let window = jiff::SignedDuration::from_mins(self.config.recurrence_window_mins as i64);
+        let since = self.store.clock().now() - window;
+        // Resolved, or escalated after a fix (a recurrence before this one).
+        let filter =
+            IncidentFilter::default().status(IncidentStatus::Resolved).status(IncidentStatus::Escalated).limit(500);
+        let (this, incidents) = match (self.store.incident(fixed.incident).await, self.store.incidents(filter).await) {
+            (Ok(Some(this)), Ok(incidents)) => (this, incidents),
+            (Err(e), _) | (_, Err(e)) => {
+                warn!(error = %e, "could not read the incidents; recurrence not checked");
+                return None;
+            }
+            (Ok(None), _) => return None,
+        };
+        // An earlier occurrence was over before this incident began (not one that followed the same fix).
+        let earlier: Vec<(IncidentUid, Timestamp)> = incidents
+            .into_iter()
+            .filter(|i| i.uid != fixed.incident && i.root_cause == Some(fixed.class))
+            .filter(|i| i.target.as_ref() == Some(&fixed.target))
+            .filter_map(|i| Some((i.uid, i.resolved_at?)))
+            .filter(|(_, resolved)| *resolved >= since && *resolved < this.opened_at)
+            .collect();
+        let (_, last) = earlier.iter().max_by_key(|(_, at)| *at)?;
+        let ago = self.store.clock().now().duration_since(*last).as_secs().max(0);
+        let which: Vec<String> = earlier.iter().map(|(uid, _)| uid.short()).collect();
+        Some(format!(
+            "recurring: {} at {} was fixed by {} {} time(s) before in the last {} min ({}), the last {} min ago; \
+             the fix holds for a while and the cause comes back: it needs a change medic cannot make (code, \
+             configuration, capacity)",
+            fixed.class,
+            fixed.target,
+            fixed.playbook,
+            earlier.len(),
+            self.config.recurrence_window_mins,
+            which.join(", "),
+            ago / 60
+        ))
+    }
+
     /// Plans of other incidents waiting for approval to fix what `fixed` just fixed (the same class at the
     /// same target) have nothing left to do: each is withdrawn and its incident closes as resolved by this
     /// fix, or is looked at again when alerts it never considered still fire.
@@ -204,6 +247,27 @@ mod tests {
         assert!(asked.lock().unwrap().is_empty());
         assert_eq!(h.store.incident(h.incident).await.unwrap().unwrap().status, IncidentStatus::Resolved);
         assert!(!kinds(&h.store, h.incident).await.contains(&AuditKind::FollowUp));
+    }
+
+    #[actix::test]
+    async fn the_same_cause_fixed_again_after_its_incident_closed_is_escalated_as_recurring() {
+        let (h, _) = harness(vec![vec![oom(0.85)], vec![oom(0.85)]]).await;
+        h.director.send(Diagnose { incident: h.incident, context: collected_now() }).await.unwrap();
+        assert_eq!(h.store.incident(h.incident).await.unwrap().unwrap().status, IncidentStatus::Resolved);
+
+        let again = h.store.ingest(vec![alert("KubePodOOMKilled", &[("namespace", "shop"), ("pod", "web-1")])]).await;
+        let second = again.unwrap().new_incidents()[0];
+        h.director.send(Diagnose { incident: second, context: collected_now() }).await.unwrap();
+        assert_eq!(h.executed.lock().unwrap().len(), 2, "the fix mitigates again");
+        let incident = h.store.incident(second).await.unwrap().unwrap();
+        assert_eq!(incident.status, IncidentStatus::Escalated, "a human hears that the fix does not end it");
+        let timeline = h.store.timeline(second).await.unwrap();
+        let escalated = timeline.iter().find(|r| r.entry.kind == AuditKind::Escalated).unwrap();
+        let reason = &escalated.entry.summary;
+        assert!(reason.contains("recurring: oom-memory-limit at Deployment/shop/cart"), "{reason}");
+        assert!(reason.contains(&h.incident.short()), "{reason}");
+        // The first one was the first: nothing recurring there.
+        assert!(!kinds(&h.store, h.incident).await.contains(&AuditKind::Escalated));
     }
 
     #[actix::test]
