@@ -104,6 +104,8 @@ impl Lab {
         let sim_config = SimConfig { seed: config.seed, nodes: topology.node_configs(), ..SimConfig::default() };
         let sim = sim::start(sim_config, store.clone(), logs.clone(), Box::new(model), hooks);
         let mut state = ApiState::new(store.clone(), logs.clone());
+        let kubelets = app.clone();
+        state.kubelet_gone = Some(Arc::new(move |node: &str| kubelets.lock().node_is_down(node)));
         let metrics_store = store.clone();
         state.metrics = Some(Arc::new(move || crate::metrics::render(&metrics_store, &app)));
         let server = ApiServer::start(state, config.port)?;

@@ -247,6 +247,27 @@ fn logs_and_previous_logs() -> Result<()> {
     Ok(())
 }
 
+#[test]
+fn logs_of_a_pod_on_a_failed_node_cannot_be_fetched() -> Result<()> {
+    let cluster = Cluster::start(SPEED)?;
+    let rows = table(&cluster.ok(&["get", "pods", "-n", "shop", "-o", "wide", "--no-headers"])?);
+    let pod = rows.iter().find(|r| r[6] == "lab-worker-2").context("a pod on lab-worker-2")?[0].clone();
+    cluster.wait_for("its first lines", Duration::from_secs(20), |c| c.ok(&["logs", &pod, "-n", "shop"]).is_ok())?;
+    let fault = "apiVersion: lab.medic.io/v1alpha1\nkind: LabFault\nmetadata: {name: worker-2-down, namespace: shop}\n\
+                 spec: {action: node-failure, nodeFailure: {nodes: [lab-worker-2]}}\n";
+    cluster.ok(&["apply", "-f", &cluster.write_file("node-failure.yaml", fault)?])?;
+    // The API server fetches logs from the node's kubelet, which is gone with the node.
+    cluster.wait_for("the kubelet to be unreachable", Duration::from_secs(20), |c| {
+        c.fails(&["logs", &pod, "-n", "shop"]).is_ok_and(|e| e.contains(":10250/containerLogs/shop/"))
+    })?;
+    let error = cluster.fails(&["logs", &pod, "-n", "shop"])?;
+    assert!(error.contains("Error from server") && error.contains("connect: no route to host"), "{error}");
+    // The pods of the other nodes still answer.
+    let elsewhere = rows.iter().find(|r| r[6] != "lab-worker-2").context("a pod elsewhere")?[0].clone();
+    cluster.ok(&["logs", &elsewhere, "-n", "shop", "--tail", "1"])?;
+    Ok(())
+}
+
 fn container_of(cluster: &Cluster, pod: &str) -> Result<String> {
     let pods = cluster.pods();
     let found = pods.iter().find(|p| p.pointer("/metadata/name").and_then(Value::as_str) == Some(pod));

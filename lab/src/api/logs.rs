@@ -19,6 +19,17 @@ use crate::store::{Kind, Store};
 /// How often `follow=true` looks for new lines (real time).
 const FOLLOW_POLL: Duration = Duration::from_millis(200);
 
+/// The node's InternalIP, as the API server dials its kubelet (its name when it has none).
+fn node_address(store: &Store, node: &str) -> String {
+    let object = store.get(Kind::Node, None, node);
+    let addresses = object.as_ref().and_then(|n| n.value.pointer("/status/addresses")).and_then(Value::as_array);
+    addresses
+        .and_then(|all| all.iter().find(|a| a["type"] == "InternalIP"))
+        .and_then(|a| a["address"].as_str())
+        .unwrap_or(node)
+        .to_string()
+}
+
 pub fn logs(state: &ApiState, namespace: &str, name: &str, query: &Query) -> Result<HttpResponse> {
     let pod = state.store.get(Kind::Pod, Some(namespace), name).ok_or_else(|| Error::not_found(Kind::Pod, name))?;
     let container = choose_container(&pod.value, name, query.get("container").map(String::as_str))?;
@@ -27,6 +38,14 @@ pub fn logs(state: &ApiState, namespace: &str, name: &str, query: &Query) -> Res
     let node = pod.value.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or_default();
     if node.is_empty() {
         return Err(Error::BadRequest(format!("pod {name} does not have a host assigned")));
+    }
+    // Logs come from the node's kubelet, through the API server: a dead node has none to give.
+    if state.kubelet_gone.as_ref().is_some_and(|gone| gone(node)) {
+        let address = node_address(&state.store, node);
+        return Err(Error::Internal(format!(
+            "Get \"https://{address}:10250/containerLogs/{namespace}/{name}/{container}\": dial tcp {address}:10250: \
+             connect: no route to host"
+        )));
     }
     if previous {
         if !state.logs.has_previous(&key) {

@@ -34,11 +34,13 @@ pub struct ApiState {
     pub metrics: Option<MetricsRenderer>,
     /// How often a watch that allows bookmarks gets one (real time).
     pub bookmark_interval: Duration,
+    /// Whether a node's kubelet is gone (a failed node): the API server cannot reach it for logs.
+    pub kubelet_gone: Option<Arc<dyn Fn(&str) -> bool + Send + Sync>>,
 }
 
 impl ApiState {
     pub fn new(store: Arc<Store>, logs: Arc<LogStore>) -> Self {
-        Self { store, logs, metrics: None, bookmark_interval: Duration::from_secs(15) }
+        Self { store, logs, metrics: None, bookmark_interval: Duration::from_secs(15), kubelet_gone: None }
     }
 }
 
