@@ -26,6 +26,9 @@ use path::{ResourcePath, Target};
 /// Renders `/metrics` (Prometheus text format); supplied by the metrics module.
 pub type MetricsRenderer = Arc<dyn Fn() -> String + Send + Sync>;
 
+/// Whether a node's kubelet is gone (the node failed).
+pub type KubeletGone = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 /// What the handlers share.
 #[derive(Clone)]
 pub struct ApiState {
@@ -35,7 +38,7 @@ pub struct ApiState {
     /// How often a watch that allows bookmarks gets one (real time).
     pub bookmark_interval: Duration,
     /// Whether a node's kubelet is gone (a failed node): the API server cannot reach it for logs.
-    pub kubelet_gone: Option<Arc<dyn Fn(&str) -> bool + Send + Sync>>,
+    pub kubelet_gone: Option<KubeletGone>,
 }
 
 impl ApiState {
