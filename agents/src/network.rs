@@ -369,6 +369,19 @@ mod tests {
     use medic_core::context::DependencyVia;
     use medic_core::testkit::*;
 
+    /// The checkout's log: its calls to the payment service (`payment_ready` endpoints) time out.
+    fn checkout_times_out_calling_payment(builder: ContextBuilder, payment_ready: usize) -> ContextBuilder {
+        builder.service("shop", "payment", "payment", 50051, payment_ready).logs(
+            "shop",
+            "checkout-7d9f8c6b5-abcde",
+            false,
+            &[
+                "rpc error: code = DeadlineExceeded desc = dial tcp payment:50051: i/o timeout",
+                "failed to charge card: dial tcp payment:50051: i/o timeout",
+            ],
+        )
+    }
+
     fn network() -> Network {
         Network::new(NetworkConfig::default())
     }
@@ -425,21 +438,14 @@ mod tests {
 
     #[test]
     fn timeouts_from_one_replica_to_a_healthy_peer_blame_that_replica() {
-        let ctx = ContextBuilder::new()
-            .target(ObjectRef::deployment("shop", "checkout"))
-            .deployment("shop", "checkout", "checkout:1", 2, "node-1", |_, _| {})
-            .deployment("shop", "payment", "payment:1", 2, "node-1", |_, _| {})
-            .service("shop", "payment", "payment", 50051, 2)
-            .logs(
-                "shop",
-                "checkout-7d9f8c6b5-abcde",
-                false,
-                &[
-                    "rpc error: code = DeadlineExceeded desc = dial tcp payment:50051: i/o timeout",
-                    "failed to charge card: dial tcp payment:50051: i/o timeout",
-                ],
-            )
-            .build();
+        let ctx = checkout_times_out_calling_payment(
+            ContextBuilder::new()
+                .target(ObjectRef::deployment("shop", "checkout"))
+                .deployment("shop", "checkout", "checkout:1", 2, "node-1", |_, _| {})
+                .deployment("shop", "payment", "payment:1", 2, "node-1", |_, _| {}),
+            2,
+        )
+        .build();
         let h = network().analyse(&ctx).into_iter().next().unwrap();
         assert_eq!(h.class, RootCauseClass::NetworkDegraded);
         assert_eq!(h.target, ObjectRef::deployment("shop", "checkout"));
@@ -449,23 +455,16 @@ mod tests {
 
     #[test]
     fn timeouts_to_a_peer_on_a_node_that_stopped_reporting_are_the_node_s() {
-        let ctx = ContextBuilder::new()
-            .target(ObjectRef::deployment("shop", "checkout"))
-            .node("node-1", Some(true))
-            .node("node-2", None)
-            .deployment("shop", "checkout", "checkout:1", 2, "node-1", |_, _| {})
-            .deployment("shop", "payment", "payment:1", 1, "node-2", |_, _| {})
-            .service("shop", "payment", "payment", 50051, 1)
-            .logs(
-                "shop",
-                "checkout-7d9f8c6b5-abcde",
-                false,
-                &[
-                    "rpc error: code = DeadlineExceeded desc = dial tcp payment:50051: i/o timeout",
-                    "failed to charge card: dial tcp payment:50051: i/o timeout",
-                ],
-            )
-            .build();
+        let ctx = checkout_times_out_calling_payment(
+            ContextBuilder::new()
+                .target(ObjectRef::deployment("shop", "checkout"))
+                .node("node-1", Some(true))
+                .node("node-2", None)
+                .deployment("shop", "checkout", "checkout:1", 2, "node-1", |_, _| {})
+                .deployment("shop", "payment", "payment:1", 1, "node-2", |_, _| {}),
+            1,
+        )
+        .build();
         let found = network().analyse(&ctx);
         assert!(found.iter().all(|h| h.class != RootCauseClass::NetworkDegraded), "{found:?}");
     }
@@ -485,27 +484,20 @@ mod tests {
             ("node already Unknown", None, Some(5), Some(90), false),
         ];
         for (case, ready, lease_age, status_age, network_theory) in table {
-            let mut ctx = ContextBuilder::new()
-                .target(ObjectRef::deployment("shop", "checkout"))
-                .node("node-1", Some(true))
-                .node("node-2", ready)
-                .deployment("shop", "checkout", "checkout:1", 2, "node-1", |i, pod| {
-                    if i == 0 {
-                        pod.node = Some("node-2".into());
-                    }
-                })
-                .deployment("shop", "payment", "payment:1", 2, "node-1", |_, _| {})
-                .service("shop", "payment", "payment", 50051, 2)
-                .logs(
-                    "shop",
-                    "checkout-7d9f8c6b5-abcde",
-                    false,
-                    &[
-                        "rpc error: code = DeadlineExceeded desc = dial tcp payment:50051: i/o timeout",
-                        "failed to charge card: dial tcp payment:50051: i/o timeout",
-                    ],
-                )
-                .build();
+            let mut ctx = checkout_times_out_calling_payment(
+                ContextBuilder::new()
+                    .target(ObjectRef::deployment("shop", "checkout"))
+                    .node("node-1", Some(true))
+                    .node("node-2", ready)
+                    .deployment("shop", "checkout", "checkout:1", 2, "node-1", |i, pod| {
+                        if i == 0 {
+                            pod.node = Some("node-2".into());
+                        }
+                    })
+                    .deployment("shop", "payment", "payment:1", 2, "node-1", |_, _| {}),
+                2,
+            )
+            .build();
             let node = ctx.nodes.iter_mut().find(|n| n.name == "node-2").unwrap();
             node.lease_renewed = lease_age.map(|s| at(60 - s));
             node.status_heartbeat = status_age.map(|s| at(60 - s));
@@ -517,23 +509,16 @@ mod tests {
 
     #[test]
     fn timeouts_to_a_peer_whose_pods_are_unknown_are_no_path_fault_while_a_node_is_silent() {
-        let mut ctx = ContextBuilder::new()
-            .target(ObjectRef::deployment("shop", "checkout"))
-            .node("node-1", Some(true))
-            .node("node-2", Some(true))
-            .deployment("shop", "checkout", "checkout:1", 2, "node-1", |_, _| {})
-            .deployment("shop", "payment", "payment:1", 1, "node-2", |_, _| {})
-            .service("shop", "payment", "payment", 50051, 1)
-            .logs(
-                "shop",
-                "checkout-7d9f8c6b5-abcde",
-                false,
-                &[
-                    "rpc error: code = DeadlineExceeded desc = dial tcp payment:50051: i/o timeout",
-                    "failed to charge card: dial tcp payment:50051: i/o timeout",
-                ],
-            )
-            .build();
+        let mut ctx = checkout_times_out_calling_payment(
+            ContextBuilder::new()
+                .target(ObjectRef::deployment("shop", "checkout"))
+                .node("node-1", Some(true))
+                .node("node-2", Some(true))
+                .deployment("shop", "checkout", "checkout:1", 2, "node-1", |_, _| {})
+                .deployment("shop", "payment", "payment:1", 1, "node-2", |_, _| {}),
+            1,
+        )
+        .build();
         ctx.pods.retain(|p| !p.name.starts_with("payment"));
         let degraded =
             |ctx: &IncidentContext| network().analyse(ctx).iter().any(|h| h.class == RootCauseClass::NetworkDegraded);

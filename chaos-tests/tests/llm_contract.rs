@@ -8,7 +8,7 @@ use medic_agents::llm::{AssistedSpecialist, Known, LlmConfig, ModelConfig, Reaso
 use medic_agents::{Specialist, SpecialistConfig};
 use medic_core::messages::Investigate;
 use medic_core::ports::AuditSink;
-use medic_core::testkit::{ContextBuilder, alert, terminated, waiting};
+use medic_core::testkit::{ContextBuilder, alert, oom_killed};
 use medic_core::{AuditEntry, AuditKind, EvidenceSource, IncidentContext, IncidentUid, ObjectRef, RootCauseClass};
 use medic_director::Adjudicator;
 use medic_director::ModelAdjudicator;
@@ -43,14 +43,7 @@ fn oom_context() -> IncidentContext {
         .alert(alert("KubePodCrashLooping", &[("namespace", "shop"), ("pod", POD)]))
         .target(ObjectRef::deployment("shop", "cart"))
         .node("node-1", Some(true))
-        .deployment("shop", "cart", "cart:1.4", 2, "node-1", |_, pod| {
-            let c = &mut pod.containers[0];
-            c.restart_count = 6;
-            c.ready = false;
-            c.limits.insert("memory".into(), "256Mi".into());
-            c.last_state = Some(terminated("OOMKilled", 137, -40, -20));
-            c.state = waiting("CrashLoopBackOff", "back-off restarting failed container");
-        })
+        .deployment("shop", "cart", "cart:1.4", 2, "node-1", oom_killed(Some("256Mi")))
         .with_workload(|w| {
             let c = &mut w.containers[0];
             c.limits.insert("memory".into(), "256Mi".into());

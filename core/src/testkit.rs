@@ -66,6 +66,21 @@ pub fn terminated(reason: &str, exit_code: i32, started: i64, finished: i64) -> 
     }
 }
 
+/// A pod whose container was OOM-killed (at `limit`, when given) six times and now waits in
+/// CrashLoopBackOff: pass it to [`ContextBuilder::deployment`].
+pub fn oom_killed(limit: Option<&str>) -> impl FnMut(usize, &mut PodSnapshot) + '_ {
+    move |_, pod| {
+        let c = &mut pod.containers[0];
+        c.restart_count = 6;
+        c.ready = false;
+        if let Some(limit) = limit {
+            c.limits.insert("memory".into(), limit.into());
+        }
+        c.last_state = Some(terminated("OOMKilled", 137, -40, -20));
+        c.state = waiting("CrashLoopBackOff", "back-off 2m40s restarting failed container");
+    }
+}
+
 /// A waiting state with a reason (`CrashLoopBackOff`, `ImagePullBackOff`, ...).
 pub fn waiting(reason: &str, message: &str) -> ContainerState {
     ContainerState::Waiting { reason: Some(reason.into()), message: Some(message.into()) }

@@ -418,14 +418,19 @@ fn decide_on(ctx: &IncidentContext, hypotheses: &[&str]) -> DecisionRecord {
     })
 }
 
+/// The notes the Director left on the hypothesis of `class`.
+fn notes_on(record: &DecisionRecord, class: RootCauseClass) -> &[String] {
+    &record.ranked.iter().find(|r| r.hypothesis.class == class).expect("a hypothesis of that class").notes
+}
+
 #[test]
 fn a_bad_image_pulled_on_a_healthy_node_is_not_the_dead_nodes_symptom() {
     let record = decide_on(
         &dead_node_and_a_bad_image(false),
         &["compute node-not-ready Node/node-1 0.9", "compute image-pull Deployment/shop/frontend 0.9"],
     );
-    let image = record.ranked.iter().find(|r| r.hypothesis.class == RootCauseClass::ImagePull).unwrap();
-    assert!(!image.notes.iter().any(|n| n.contains("symptom")), "{:?}", image.notes);
+    let image = notes_on(&record, RootCauseClass::ImagePull);
+    assert!(!image.iter().any(|n| n.contains("symptom")), "{image:?}");
     // Two causes, two remedies, equally sure: a human decides.
     assert!(matches!(record.decision, Decision::Escalate { .. }), "{:?}", record.decision);
 }
@@ -451,8 +456,8 @@ fn a_handled_node_still_explains_the_symptoms_of_its_workloads() {
         &dead_node_and_a_bad_image(true),
         &["compute node-not-ready Node/node-1 0.9", "compute crash-transient Deployment/shop/cart 0.8 pod=cart-1"],
     );
-    let cart = record.ranked.iter().find(|r| r.hypothesis.class == RootCauseClass::CrashTransient).unwrap();
-    assert!(cart.notes.iter().any(|n| n.contains("symptom of node-not-ready")), "{:?}", cart.notes);
+    let cart = notes_on(&record, RootCauseClass::CrashTransient);
+    assert!(cart.iter().any(|n| n.contains("symptom of node-not-ready")), "{cart:?}");
     match record.decision {
         Decision::Act { plan } => assert_eq!(plan.class, RootCauseClass::NodeNotReady),
         other => panic!("the cart's restart is the node's doing, got {other:?}"),

@@ -547,20 +547,14 @@ fn cut(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use medic_core::testkit::{ContextBuilder, alert, terminated, waiting};
+    use medic_core::testkit::{ContextBuilder, alert, oom_killed};
 
     fn context() -> IncidentContext {
         ContextBuilder::new()
             .alert(alert("KubePodCrashLooping", &[("namespace", "shop"), ("pod", "cart-7d9f8c6b5-abcde")]))
             .target(ObjectRef::deployment("shop", "cart"))
             .node("node-1", Some(true))
-            .deployment("shop", "cart", "cart:1.4", 2, "node-1", |_, pod| {
-                let c = &mut pod.containers[0];
-                c.restart_count = 6;
-                c.ready = false;
-                c.last_state = Some(terminated("OOMKilled", 137, -40, -20));
-                c.state = waiting("CrashLoopBackOff", "back-off 2m40s restarting failed container");
-            })
+            .deployment("shop", "cart", "cart:1.4", 2, "node-1", oom_killed(None))
             .with_workload(|w| {
                 w.containers[0].env.insert("DB_PASSWORD".into(), "hunter2".into());
                 w.containers[0].env.insert("REDIS_ADDR".into(), "cart-redis:6379".into());

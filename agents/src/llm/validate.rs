@@ -142,21 +142,14 @@ mod tests {
     use super::*;
     use crate::llm::config::ContextBudget;
     use crate::llm::redact::Redactor;
-    use medic_core::testkit::{ContextBuilder, terminated, waiting};
+    use medic_core::testkit::{ContextBuilder, oom_killed};
     use std::collections::BTreeMap;
 
     fn context() -> IncidentContext {
         ContextBuilder::new()
             .target(ObjectRef::deployment("shop", "cart"))
             .node("node-1", Some(true))
-            .deployment("shop", "cart", "cart:1.4", 2, "node-1", |_, pod| {
-                let c = &mut pod.containers[0];
-                c.restart_count = 6;
-                c.ready = false;
-                c.limits.insert("memory".into(), "256Mi".into());
-                c.last_state = Some(terminated("OOMKilled", 137, -40, -20));
-                c.state = waiting("CrashLoopBackOff", "back-off restarting failed container");
-            })
+            .deployment("shop", "cart", "cart:1.4", 2, "node-1", oom_killed(Some("256Mi")))
             .with_workload(|w| {
                 w.containers[0].limits.insert("memory".into(), "256Mi".into());
             })

@@ -66,32 +66,28 @@ impl RuleFile {
 
     /// The same rules with every `for:` longer than `max` shortened to `max`.
     pub fn with_max_for(&self, max: Duration) -> Result<RuleFile> {
-        let mut doc = self.document()?;
-        let name = self.name.clone();
-        let groups = doc
-            .get_mut("groups")
-            .and_then(Value::as_sequence_mut)
-            .ok_or_else(|| Error::Rules { name: name.clone(), message: "no `groups` list".into() })?;
-        for group in groups {
-            let Some(rules) = group.get_mut("rules").and_then(Value::as_sequence_mut) else { continue };
-            for rule in rules {
-                let Some(map) = rule.as_mapping_mut() else { continue };
-                let longer = map.get("for").and_then(Value::as_str).and_then(parse_duration).is_some_and(|d| d > max);
-                if longer {
-                    map.insert(Value::from("for"), Value::from(format_duration(max)));
-                }
+        self.rewrite_rules(|rule| {
+            let longer = rule.get("for").and_then(Value::as_str).and_then(parse_duration).is_some_and(|d| d > max);
+            if longer {
+                rule.insert(Value::from("for"), Value::from(format_duration(max)));
             }
-        }
-        let yaml = serde_yaml_ng::to_string(&doc)
-            .map_err(|e| Error::Rules { name: name.clone(), message: format!("writing it back: {e}") })?;
-        Ok(RuleFile { name, yaml })
+        })
     }
-}
 
-impl RuleFile {
     /// The same rules with every range window (`[10m]`) of an expression longer than `max` shortened to
     /// `max`. Subqueries (`[5m:1m]`) and brackets inside label values are left alone.
     pub fn with_max_window(&self, max: Duration) -> Result<RuleFile> {
+        self.rewrite_rules(|rule| {
+            let Some(expr) = rule.get("expr").and_then(Value::as_str) else { return };
+            let shortened = shorten_windows(expr, max);
+            if shortened != expr {
+                rule.insert(Value::from("expr"), Value::from(shortened));
+            }
+        })
+    }
+
+    /// The same file with `rewrite` applied to every rule of every group.
+    fn rewrite_rules(&self, mut rewrite: impl FnMut(&mut serde_yaml_ng::Mapping)) -> Result<RuleFile> {
         let mut doc = self.document()?;
         let name = self.name.clone();
         let groups = doc
@@ -100,13 +96,7 @@ impl RuleFile {
             .ok_or_else(|| Error::Rules { name: name.clone(), message: "no `groups` list".into() })?;
         for group in groups {
             let Some(rules) = group.get_mut("rules").and_then(Value::as_sequence_mut) else { continue };
-            for rule in rules.iter_mut().filter_map(Value::as_mapping_mut) {
-                let Some(expr) = rule.get("expr").and_then(Value::as_str) else { continue };
-                let shortened = shorten_windows(expr, max);
-                if shortened != expr {
-                    rule.insert(Value::from("expr"), Value::from(shortened));
-                }
-            }
+            rules.iter_mut().filter_map(Value::as_mapping_mut).for_each(&mut rewrite);
         }
         let yaml = serde_yaml_ng::to_string(&doc)
             .map_err(|e| Error::Rules { name: name.clone(), message: format!("writing it back: {e}") })?;
